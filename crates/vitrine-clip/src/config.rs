@@ -163,7 +163,8 @@ impl RawEncoder {
             )?,
             layer_norm_eps: self.layer_norm_eps.unwrap_or(1e-5),
         };
-        if enc.num_attention_heads == 0 || enc.hidden_size % enc.num_attention_heads != 0 {
+        if enc.num_attention_heads == 0 || !enc.hidden_size.is_multiple_of(enc.num_attention_heads)
+        {
             return Err(Error::Config(format!(
                 "{tower}.hidden_size ({}) is not a multiple of num_attention_heads ({})",
                 enc.hidden_size, enc.num_attention_heads
@@ -200,7 +201,7 @@ impl ClipConfig {
             patch_size: vision_raw.patch_size.unwrap_or(32),
             num_channels: vision_raw.num_channels.unwrap_or(3),
         };
-        if vision.patch_size == 0 || vision.image_size % vision.patch_size != 0 {
+        if vision.patch_size == 0 || !vision.image_size.is_multiple_of(vision.patch_size) {
             return Err(Error::Config(format!(
                 "vision_config.image_size ({}) is not a multiple of patch_size ({})",
                 vision.image_size, vision.patch_size

@@ -57,8 +57,14 @@ pub(crate) fn download(spec: &str) -> Result<PathBuf> {
             Err(ApiError::RequestError(e)) if matches!(*e, ureq::Error::Status(404, _)) => {
                 Ok(Fetch::NotFound)
             }
+            Err(ApiError::RequestError(e)) if matches!(*e, ureq::Error::Status(..)) => {
+                Err(Error::Checkpoint(format!(
+                    "the Hugging Face hub refused {file} of {spec} ({e}); check the id, and for a \
+                     private or gated model log in (HF_TOKEN or `huggingface-cli login`)"
+                )))
+            }
             Err(e) => Err(Error::Checkpoint(format!(
-                "could not download {file} of {spec} from the Hugging Face hub ({e}); {OFFLINE_HINT}"
+                "could not reach the Hugging Face hub to download {file} of {spec} ({e}); {OFFLINE_HINT}"
             ))),
         }
     };
@@ -89,9 +95,8 @@ pub(crate) fn download(spec: &str) -> Result<PathBuf> {
             Error::Checkpoint(format!("{spec} has no {what} on the Hugging Face hub"))
         }
     };
-    for optional in ["preprocessor_config.json"] {
-        fetch(optional)?;
-    }
+    // Optional: without it, OpenAI's preprocessing at the model's image size is used.
+    fetch("preprocessor_config.json")?;
     if let Fetch::NotFound = fetch("tokenizer.json")? {
         return Err(missing("tokenizer.json"));
     }

@@ -5,6 +5,7 @@
 mod config;
 mod preprocess;
 mod resample;
+pub mod synthetic;
 mod text;
 mod tokenize;
 mod transformer;

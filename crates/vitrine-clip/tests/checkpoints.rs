@@ -2,6 +2,8 @@
 //! layer-norm epsilons from `config.json`, the text-only path from bytes, and clear errors for
 //! missing tensors and bad configs (never a silent random or zero fill).
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use std::collections::HashMap;
@@ -269,4 +271,22 @@ fn offline_hub_ids_that_are_not_cached_explain_how_to_pass_a_folder() {
 fn offline_probe() {
     let err = Checkpoint::open("openai/clip-vit-base-patch32").unwrap_err();
     println!("{err}");
+}
+
+#[test]
+fn synthetic_checkpoints_have_the_names_and_shapes_of_a_real_one() {
+    let ckpt = Checkpoint::open(tiny_clip().to_str().unwrap()).unwrap();
+    let real: std::collections::BTreeMap<String, Vec<usize>> = load_tensors()
+        .into_iter()
+        .map(|(k, v)| (k, v.dims().to_vec()))
+        .collect();
+    let synthetic: std::collections::BTreeMap<String, Vec<usize>> =
+        vitrine_clip::synthetic::tensor_shapes(&ckpt.config)
+            .into_iter()
+            .collect();
+    let real_without_buffers: std::collections::BTreeMap<_, _> = real
+        .into_iter()
+        .filter(|(k, _)| !k.ends_with("position_ids"))
+        .collect();
+    assert_eq!(synthetic, real_without_buffers);
 }

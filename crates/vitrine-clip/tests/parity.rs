@@ -2,6 +2,8 @@
 //! features, preprocessing. Every size of the fixture differs from ViT-B/32, so passing here means
 //! the sizes really come from `config.json`.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 mod common;
 
 use candle_core::{Device, Tensor};

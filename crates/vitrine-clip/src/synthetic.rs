@@ -1,0 +1,114 @@
+//! Full-size CLIP checkpoints filled with seeded random weights, for benchmarks only: real weights
+//! cannot be downloaded everywhere, and speed depends on the sizes, not the values. The tensor
+//! names and shapes are exactly those of a Hugging Face `CLIPModel`.
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+
+use crate::Result;
+use crate::config::{ClipConfig, EncoderConfig};
+
+/// The sizes of `openai/clip-vit-base-patch32` (its `config.json`, trimmed to what is read).
+pub const VIT_B_32_CONFIG: &str = r#"{
+  "architectures": ["CLIPModel"],
+  "model_type": "clip",
+  "projection_dim": 512,
+  "logit_scale_init_value": 2.6592,
+  "text_config": {
+    "hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12,
+    "num_attention_heads": 8, "max_position_embeddings": 77, "vocab_size": 49408,
+    "hidden_act": "quick_gelu", "layer_norm_eps": 1e-05, "eos_token_id": 2,
+    "bos_token_id": 0, "pad_token_id": 1, "projection_dim": 512
+  },
+  "vision_config": {
+    "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+    "num_attention_heads": 12, "image_size": 224, "patch_size": 32, "num_channels": 3,
+    "hidden_act": "quick_gelu", "layer_norm_eps": 1e-05, "projection_dim": 512
+  }
+}"#;
+
+fn encoder_shapes(prefix: &str, c: &EncoderConfig, out: &mut Vec<(String, Vec<usize>)>) {
+    let (d, f) = (c.hidden_size, c.intermediate_size);
+    for i in 0..c.num_hidden_layers {
+        let l = format!("{prefix}.encoder.layers.{i}");
+        for p in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+            out.push((format!("{l}.self_attn.{p}.weight"), vec![d, d]));
+            out.push((format!("{l}.self_attn.{p}.bias"), vec![d]));
+        }
+        for n in ["layer_norm1", "layer_norm2"] {
+            out.push((format!("{l}.{n}.weight"), vec![d]));
+            out.push((format!("{l}.{n}.bias"), vec![d]));
+        }
+        out.push((format!("{l}.mlp.fc1.weight"), vec![f, d]));
+        out.push((format!("{l}.mlp.fc1.bias"), vec![f]));
+        out.push((format!("{l}.mlp.fc2.weight"), vec![d, f]));
+        out.push((format!("{l}.mlp.fc2.bias"), vec![d]));
+    }
+}
+
+/// Every tensor of a `CLIPModel` with this config: name and shape.
+pub fn tensor_shapes(c: &ClipConfig) -> Vec<(String, Vec<usize>)> {
+    let mut out = Vec::new();
+    let (t, v) = (&c.text, &c.vision);
+    let (td, vd) = (t.encoder.hidden_size, v.encoder.hidden_size);
+    out.push((
+        "text_model.embeddings.token_embedding.weight".into(),
+        vec![t.vocab_size, td],
+    ));
+    out.push((
+        "text_model.embeddings.position_embedding.weight".into(),
+        vec![t.max_position_embeddings, td],
+    ));
+    encoder_shapes("text_model", &t.encoder, &mut out);
+    out.push(("text_model.final_layer_norm.weight".into(), vec![td]));
+    out.push(("text_model.final_layer_norm.bias".into(), vec![td]));
+    out.push(("text_projection.weight".into(), vec![c.projection_dim, td]));
+    out.push(("vision_model.embeddings.class_embedding".into(), vec![vd]));
+    out.push((
+        "vision_model.embeddings.patch_embedding.weight".into(),
+        vec![vd, v.num_channels, v.patch_size, v.patch_size],
+    ));
+    out.push((
+        "vision_model.embeddings.position_embedding.weight".into(),
+        vec![v.num_positions(), vd],
+    ));
+    for n in ["pre_layrnorm", "post_layernorm"] {
+        out.push((format!("vision_model.{n}.weight"), vec![vd]));
+        out.push((format!("vision_model.{n}.bias"), vec![vd]));
+    }
+    encoder_shapes("vision_model", &v.encoder, &mut out);
+    out.push((
+        "visual_projection.weight".into(),
+        vec![c.projection_dim, vd],
+    ));
+    out.push(("logit_scale".into(), vec![]));
+    out
+}
+
+/// Seeded random tensors for every weight: N(0, 0.02)-like matrices, unit layer-norm scales,
+/// small biases, `logit_scale = ln(100)`. Deterministic for a given seed.
+pub fn random_tensors(c: &ClipConfig, seed: u64) -> Result<HashMap<String, Tensor>> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = move || {
+        // xorshift64*, mapped to roughly uniform [-0.035, 0.035) (std 0.02).
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
+        (r as f32 / (1u64 << 24) as f32 - 0.5) * 0.0693
+    };
+    let mut out = HashMap::new();
+    for (name, shape) in tensor_shapes(c) {
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = if name == "logit_scale" {
+            vec![100f32.ln()]
+        } else if name.contains("norm") && name.ends_with(".weight") {
+            (0..n).map(|_| 1.0 + next()).collect()
+        } else {
+            (0..n).map(|_| next()).collect()
+        };
+        out.insert(name, Tensor::from_vec(values, shape, &Device::Cpu)?);
+    }
+    Ok(out)
+}
