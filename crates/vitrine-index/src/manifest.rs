@@ -1,0 +1,246 @@
+//! `manifest.json`, the one fixed-name file of a site index: format version, build id, model,
+//! quantization, measured recall, facets, and every other file with its size and SHA-256. All
+//! other files are named by their content hash, so a redeploy never mixes two builds.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// The manifest's file name, fixed so the page can find it.
+pub const MANIFEST: &str = "manifest.json";
+/// The `format` field of every vitrine manifest.
+pub const FORMAT: &str = "vitrine-index";
+/// The index format version this crate writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A file of the index: relative path, size in bytes, SHA-256 (hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// Path relative to the manifest, with `/` separators.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content, lowercase hex.
+    pub sha256: String,
+}
+
+impl FileRef {
+    /// Describes `bytes` stored under a content-addressed name: `{stem}.{hash16}.{ext}`.
+    pub fn for_content(stem: &str, ext: &str, bytes: &[u8]) -> Self {
+        let sha256 = sha256_hex(bytes);
+        Self {
+            path: format!("{stem}.{}.{ext}", &sha256[..16]),
+            size: bytes.len() as u64,
+            sha256,
+        }
+    }
+
+    /// Checks `bytes` against this reference (size, then hash).
+    pub fn check(&self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() as u64 != self.size {
+            return Err(Error::Integrity(format!(
+                "{}: {} bytes, the manifest says {}",
+                self.path,
+                bytes.len(),
+                self.size
+            )));
+        }
+        if sha256_hex(bytes) != self.sha256 {
+            return Err(Error::Integrity(format!(
+                "{}: content does not match the manifest's SHA-256",
+                self.path
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The model that embedded the catalogue; the page's text encoder must be the same one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// `--model` as given (hub id or folder name).
+    pub id: String,
+    /// Hash of the checkpoint's config, preprocessing and weights.
+    pub fingerprint: String,
+    /// Embedding width.
+    pub dim: u32,
+    /// Longest query in tokens (special tokens included).
+    pub max_tokens: u32,
+    /// `exp(logit_scale)`, the temperature of zero-shot classification.
+    pub logit_scale: f32,
+}
+
+/// How vectors are stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quantization {
+    /// `int8-centred`: see `vectors.rs` for the layout.
+    pub kind: String,
+    /// Bytes per catalogue item.
+    pub bytes_per_vector: u32,
+}
+
+/// Recall@k of the int8 ranking against exact f32 ranking, measured at build time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recall {
+    /// The k of recall@k.
+    pub k: u32,
+    /// Queries taken from catalogue images.
+    pub image_queries: u32,
+    /// Queries from text prompts.
+    pub text_queries: u32,
+    /// Mean recall@k over all queries.
+    pub value: f64,
+    /// The build fails below this.
+    pub threshold: f64,
+}
+
+/// A zero-shot facet: each item was given its most probable label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Facet {
+    /// Facet name, e.g. `color`.
+    pub name: String,
+    /// Prompt template with `{}` for the label.
+    pub template: String,
+    /// Labels, in the order given.
+    pub labels: Vec<String>,
+    /// Items per label.
+    pub counts: Vec<u32>,
+}
+
+/// A chunk of item metadata: items `first .. first + count`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// First item (catalogue position).
+    pub first: u32,
+    /// Number of items.
+    pub count: u32,
+    /// The chunk's file.
+    pub file: FileRef,
+}
+
+/// The text encoder the page downloads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncoderFiles {
+    /// The checkpoint's `config.json`.
+    pub config: FileRef,
+    /// Text tower, `text_projection` and `logit_scale` as f16 safetensors.
+    pub weights: FileRef,
+    /// `tokenizer.json`.
+    pub tokenizer: FileRef,
+}
+
+/// Every file besides the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Files {
+    /// The int8 vectors.
+    pub vectors: FileRef,
+    /// Ids of all items in catalogue order, and each item's facet labels.
+    pub catalog: FileRef,
+    /// Item metadata, in chunks.
+    pub metadata: Vec<Chunk>,
+    /// The text encoder.
+    pub encoder: EncoderFiles,
+    /// Thumbnails, referenced by path from the metadata.
+    pub thumbnails: Vec<FileRef>,
+}
+
+impl Files {
+    /// All files, the big ones first.
+    pub fn all(&self) -> Vec<&FileRef> {
+        let mut out = vec![
+            &self.encoder.weights,
+            &self.encoder.tokenizer,
+            &self.encoder.config,
+        ];
+        out.extend([&self.vectors, &self.catalog]);
+        out.extend(self.metadata.iter().map(|c| &c.file));
+        out.extend(&self.thumbnails);
+        out
+    }
+}
+
+/// The whole manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Always [`FORMAT_VERSION`] for files this crate writes.
+    pub version: u32,
+    /// Identifies the build: a hash of everything below, so equal inputs give equal ids.
+    pub build_id: String,
+    /// The embedding model.
+    pub model: ModelInfo,
+    /// Number of items.
+    pub count: u32,
+    /// Vector storage.
+    pub quantization: Quantization,
+    /// Measured int8 recall.
+    pub recall: Recall,
+    /// Zero-shot facets.
+    pub facets: Vec<Facet>,
+    /// Extra build facts for humans (catalogue file name, row counts…).
+    #[serde(default)]
+    pub info: BTreeMap<String, serde_json::Value>,
+    /// The other files.
+    pub files: Files,
+}
+
+impl Manifest {
+    /// Parses a manifest and refuses other formats and versions.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Head {
+            format: Option<String>,
+            version: Option<u32>,
+        }
+        let head: Head = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Format(format!("manifest.json is not valid JSON: {e}")))?;
+        if head.format.as_deref() != Some(FORMAT) {
+            return Err(Error::Format(
+                "manifest.json is not a vitrine index manifest".into(),
+            ));
+        }
+        match head.version {
+            Some(FORMAT_VERSION) => {}
+            Some(v) if v > FORMAT_VERSION => {
+                return Err(Error::Version(format!(
+                    "the index is format version {v}, newer than this page understands \
+                     ({FORMAT_VERSION}); redeploy the site together with the index"
+                )));
+            }
+            v => {
+                return Err(Error::Version(format!(
+                    "the index is format version {}, this page reads {FORMAT_VERSION}; rebuild \
+                     the index with the matching build-index",
+                    v.map_or("unknown".into(), |v| v.to_string())
+                )));
+            }
+        }
+        serde_json::from_slice(bytes)
+            .map_err(|e| Error::Format(format!("manifest.json is malformed: {e}")))
+    }
+
+    /// Pretty JSON with a trailing newline; deterministic for equal manifests.
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec_pretty(self).expect("manifests always serialise");
+        out.push(b'\n');
+        out
+    }
+
+    /// Sets `build_id` from the content of everything else.
+    pub fn seal(&mut self) {
+        self.build_id = String::new();
+        self.build_id = sha256_hex(&self.to_json())[..16].to_string();
+    }
+}

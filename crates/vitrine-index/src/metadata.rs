@@ -1,0 +1,94 @@
+//! What the page shows about items: metadata chunks (title, price, link, thumbnail, facets, extra
+//! columns) fetched only for the results on screen, and the small catalog file (every id, every
+//! item's facet labels) needed up front for `?like=ID` and facet filters.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Items per metadata chunk: small enough that a page of results fetches little.
+pub const CHUNK_SIZE: usize = 256;
+
+/// An item's zero-shot label for one facet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FacetValue {
+    /// The winning label.
+    pub label: String,
+    /// Its softmax probability.
+    pub probability: f32,
+}
+
+/// One catalogue item as the page shows it. Text fields are plain text, never HTML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// The catalogue's id.
+    pub id: String,
+    /// Display title.
+    pub title: String,
+    /// Description, if the catalogue has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Product page URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Price as the catalogue writes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// Thumbnail path relative to the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
+    /// Zero-shot facet labels by facet name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub facets: BTreeMap<String, FacetValue>,
+    /// Every other catalogue column.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A metadata chunk file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetadataChunk {
+    /// Catalogue position of the first item.
+    pub first: u32,
+    /// The items.
+    pub items: Vec<Item>,
+}
+
+impl MetadataChunk {
+    /// Parses a chunk file.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("metadata chunk: {e}")))
+    }
+}
+
+/// The catalog file: ids in catalogue order and facet label indices per item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// Item ids, in catalogue (vector) order.
+    pub ids: Vec<String>,
+    /// For each facet name, each item's label index into the manifest's `labels`.
+    #[serde(default)]
+    pub facets: BTreeMap<String, Vec<u16>>,
+}
+
+impl Catalog {
+    /// Parses the catalog file and checks it against the item count.
+    pub fn from_json(bytes: &[u8], count: usize) -> Result<Self> {
+        let c: Self = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Format(format!("catalog file: {e}")))?;
+        if c.ids.len() != count || c.facets.values().any(|v| v.len() != count) {
+            return Err(Error::Format(format!(
+                "catalog file lists {} ids, the manifest says {count}",
+                c.ids.len()
+            )));
+        }
+        Ok(c)
+    }
+
+    /// Catalogue position of an id.
+    pub fn position(&self, id: &str) -> Option<usize> {
+        self.ids.iter().position(|i| i == id)
+    }
+}

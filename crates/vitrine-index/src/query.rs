@@ -1,0 +1,116 @@
+//! Query arithmetic: `red dress + summer - floral` adds and subtracts the normalised embeddings of
+//! its terms, and `2:term` weights one. `+` and `-` are operators only with spaces around them, so
+//! `t-shirt` and `c++` stay words.
+
+/// One term of a query and its signed weight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    /// The text to encode.
+    pub text: String,
+    /// Signed weight (`-` makes it negative).
+    pub weight: f32,
+}
+
+/// Splits a query into weighted terms. A plain query is one term of weight 1.
+pub fn parse(query: &str) -> Vec<Term> {
+    let mut terms = Vec::new();
+    let mut sign = 1f32;
+    let mut current: Vec<&str> = Vec::new();
+    let mut flush = |words: &mut Vec<&str>, sign: f32| {
+        if words.is_empty() {
+            return;
+        }
+        let text = words.join(" ");
+        words.clear();
+        let (weight, text) = split_weight(&text);
+        if !text.is_empty() && weight != 0.0 {
+            terms.push(Term {
+                text: text.to_string(),
+                weight: sign * weight,
+            });
+        }
+    };
+    for word in query.split_whitespace() {
+        match word {
+            "+" | "-" => {
+                flush(&mut current, sign);
+                sign = if word == "-" { -1.0 } else { 1.0 };
+            }
+            _ => current.push(word),
+        }
+    }
+    flush(&mut current, sign);
+    terms
+}
+
+/// `2:red` → (2, "red"); `0.5: red` → (0.5, "red"); anything else has weight 1.
+fn split_weight(text: &str) -> (f32, &str) {
+    if let Some((num, rest)) = text.split_once(':') {
+        let num = num.trim();
+        let numeric = !num.is_empty() && num.chars().all(|c| c.is_ascii_digit() || c == '.');
+        if numeric && let Ok(w) = num.parse::<f32>() {
+            return (w, rest.trim());
+        }
+    }
+    (1.0, text.trim())
+}
+
+/// `Σ weight · normalise(embedding)`, normalised: the vector to rank with.
+pub fn combine(parts: &[(f32, Vec<f32>)]) -> Option<Vec<f32>> {
+    let dim = parts.first()?.1.len();
+    let mut sum = vec![0f32; dim];
+    for (w, e) in parts {
+        for (s, v) in sum.iter_mut().zip(crate::vectors::normalize(e)) {
+            *s += w * v;
+        }
+    }
+    let out = crate::vectors::normalize(&sum);
+    out.iter().any(|v| *v != 0.0).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(text: &str, weight: f32) -> Term {
+        Term {
+            text: text.into(),
+            weight,
+        }
+    }
+
+    #[test]
+    fn plain_queries_are_one_term() {
+        assert_eq!(
+            parse("a fluffy pink cat on a tv"),
+            [t("a fluffy pink cat on a tv", 1.0)]
+        );
+        assert_eq!(
+            parse("t-shirt c++ 50%-off"),
+            [t("t-shirt c++ 50%-off", 1.0)]
+        );
+        assert!(parse("   ").is_empty());
+    }
+
+    #[test]
+    fn plus_minus_and_weights() {
+        assert_eq!(
+            parse("red dress + summer - floral"),
+            [t("red dress", 1.0), t("summer", 1.0), t("floral", -1.0)]
+        );
+        assert_eq!(
+            parse("2:red dress - 0.5: floral"),
+            [t("red dress", 2.0), t("floral", -0.5)]
+        );
+        assert_eq!(parse("- floral"), [t("floral", -1.0)]);
+        assert_eq!(parse("time: 10:30"), [t("time: 10:30", 1.0)]);
+    }
+
+    #[test]
+    fn combining_opposites_cancels() {
+        let a = vec![1.0, 0.0];
+        assert_eq!(combine(&[(1.0, a.clone()), (-1.0, a.clone())]), None);
+        let v = combine(&[(1.0, vec![2.0, 0.0]), (1.0, vec![0.0, 5.0])]).unwrap();
+        assert!((v[0] - v[1]).abs() < 1e-6 && (v[0] - 0.70710677).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,196 @@
+//! The index format as documentation: a small index is encoded, compared byte for byte with the
+//! golden files in `tests/golden/` (so any format change is a visible diff), and decoded back.
+//! Set `UPDATE_GOLDEN=1` to rewrite the golden files after an intended change.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use vitrine_index::{
+    Catalog, Chunk, EncoderFiles, FORMAT, FORMAT_VERSION, Facet, FacetValue, FileRef, Files, Item,
+    Manifest, MetadataChunk, ModelInfo, QUANTIZATION, Quantization, Recall, Vectors,
+};
+
+fn golden(name: &str, bytes: &[u8]) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let want = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        want == bytes,
+        "{name} differs from its golden file; UPDATE_GOLDEN=1 if intended"
+    );
+}
+
+fn embeddings() -> Vec<Vec<f32>> {
+    vec![
+        vec![0.6, 0.8, 0.0, 0.0],
+        vec![0.0, 1.0, 0.5, -0.5],
+        vec![0.3, -0.2, 0.9, 0.1],
+    ]
+}
+
+fn items() -> Vec<Item> {
+    let mut facets = BTreeMap::new();
+    facets.insert(
+        "color".to_string(),
+        FacetValue {
+            label: "red".into(),
+            probability: 0.75,
+        },
+    );
+    let mut extra = BTreeMap::new();
+    extra.insert("brand".to_string(), serde_json::json!("Acme"));
+    vec![
+        Item {
+            id: "sku-1".into(),
+            title: "Red <b>mug</b> — café".into(),
+            description: Some("A mug.".into()),
+            link: Some("https://shop.example/mug".into()),
+            price: Some("12.00 EUR".into()),
+            thumbnail: Some("thumbs/0123456789abcdef.jpg".into()),
+            facets,
+            extra,
+        },
+        Item {
+            id: "sku-2".into(),
+            title: "Plain".into(),
+            description: None,
+            link: None,
+            price: None,
+            thumbnail: None,
+            facets: BTreeMap::new(),
+            extra: BTreeMap::new(),
+        },
+    ]
+}
+
+fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
+    let mut m = Manifest {
+        format: FORMAT.into(),
+        version: FORMAT_VERSION,
+        build_id: String::new(),
+        model: ModelInfo {
+            id: "openai/clip-vit-base-patch32".into(),
+            fingerprint: "f00d".into(),
+            dim: 4,
+            max_tokens: 77,
+            logit_scale: 100.0,
+        },
+        count: 3,
+        quantization: Quantization {
+            kind: QUANTIZATION.into(),
+            bytes_per_vector: 4,
+        },
+        recall: Recall {
+            k: 10,
+            image_queries: 3,
+            text_queries: 2,
+            value: 1.0,
+            threshold: 0.99,
+        },
+        facets: vec![Facet {
+            name: "color".into(),
+            template: "a photo of a {} product".into(),
+            labels: vec!["red".into(), "blue".into()],
+            counts: vec![2, 1],
+        }],
+        info: BTreeMap::new(),
+        files: Files {
+            vectors: FileRef::for_content("vectors", "bin", vectors),
+            catalog: FileRef::for_content("catalog", "json", catalog),
+            metadata: vec![Chunk {
+                first: 0,
+                count: 2,
+                file: FileRef::for_content("meta/0", "json", chunk),
+            }],
+            encoder: EncoderFiles {
+                config: FileRef::for_content("encoder/config", "json", b"{}"),
+                weights: FileRef::for_content("encoder/text", "safetensors", b"w"),
+                tokenizer: FileRef::for_content("encoder/tokenizer", "json", b"t"),
+            },
+            thumbnails: vec![FileRef::for_content("thumbs/x", "jpg", b"jpeg")],
+        },
+    };
+    m.seal();
+    m
+}
+
+#[test]
+fn an_index_encodes_to_the_golden_files_and_decodes_back() {
+    let vectors = Vectors::quantize(&embeddings()).unwrap();
+    let vbytes = vectors.to_bytes();
+    golden("vectors.bin", &vbytes);
+    assert_eq!(Vectors::from_bytes(&vbytes).unwrap(), vectors);
+
+    let mut facets = BTreeMap::new();
+    facets.insert("color".to_string(), vec![0u16, 1, 0]);
+    let catalog = Catalog {
+        ids: vec!["sku-1".into(), "sku-2".into(), "sku-3".into()],
+        facets,
+    };
+    let cbytes = serde_json::to_vec(&catalog).unwrap();
+    golden("catalog.json", &cbytes);
+    assert_eq!(Catalog::from_json(&cbytes, 3).unwrap(), catalog);
+    assert!(Catalog::from_json(&cbytes, 4).is_err());
+
+    let chunk = MetadataChunk {
+        first: 0,
+        items: items(),
+    };
+    let chunk_bytes = serde_json::to_vec(&chunk).unwrap();
+    golden("metadata-chunk.json", &chunk_bytes);
+    assert_eq!(MetadataChunk::from_json(&chunk_bytes).unwrap(), chunk);
+
+    let m = manifest(&vbytes, &cbytes, &chunk_bytes);
+    let json = m.to_json();
+    golden("manifest.json", &json);
+    assert_eq!(Manifest::from_json(&json).unwrap(), m);
+    for f in [&m.files.vectors, &m.files.catalog] {
+        assert!(f.path.contains(&f.sha256[..16]));
+    }
+    m.files.vectors.check(&vbytes).unwrap();
+}
+
+#[test]
+fn the_build_id_changes_with_any_content() {
+    let a = manifest(b"a", b"c", b"m");
+    let b = manifest(b"b", b"c", b"m");
+    assert_eq!(a.build_id.len(), 16);
+    assert_ne!(a.build_id, b.build_id);
+    assert_eq!(a.build_id, manifest(b"a", b"c", b"m").build_id);
+}
+
+#[test]
+fn other_versions_and_formats_are_refused_with_a_reason() {
+    let m = manifest(b"a", b"c", b"m");
+    let json = String::from_utf8(m.to_json()).unwrap();
+    let newer = json.replace("\"version\": 1,", "\"version\": 2,");
+    let err = Manifest::from_json(newer.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("version 2") && err.contains("redeploy"),
+        "{err}"
+    );
+    let other = json.replace("\"vitrine-index\"", "\"something-else\"");
+    assert!(Manifest::from_json(other.as_bytes()).is_err());
+}
+
+#[test]
+fn a_flipped_byte_fails_the_integrity_check() {
+    let vbytes = Vectors::quantize(&embeddings()).unwrap().to_bytes();
+    let r = FileRef::for_content("vectors", "bin", &vbytes);
+    let mut bad = vbytes.clone();
+    bad[20] ^= 1;
+    let err = r.check(&bad).unwrap_err().to_string();
+    assert!(err.contains("SHA-256"), "{err}");
+    assert!(
+        r.check(&vbytes[1..])
+            .unwrap_err()
+            .to_string()
+            .contains("bytes")
+    );
+}
