@@ -139,6 +139,57 @@ impl Checkpoint {
         files
     }
 
+    /// The page's text encoder: `text_model.*` and `text_projection` in f16 (half the download;
+    /// the page computes in f32) and `logit_scale` in f32, as deterministic safetensors bytes.
+    pub fn export_text_encoder(&self) -> Result<Vec<u8>> {
+        let vb = self.var_builder()?;
+        let mut tensors = Vec::new();
+        for (name, shape) in crate::synthetic::tensor_shapes(&self.config) {
+            let dtype = match name.as_str() {
+                "logit_scale" => DType::F32,
+                n if n.starts_with("text_model.") || n.starts_with("text_projection.") => {
+                    DType::F16
+                }
+                _ => continue,
+            };
+            let t = match vb.get(shape.as_slice(), &name) {
+                // Some checkpoints store the scalar logit_scale as a one-element vector.
+                Err(_) if name == "logit_scale" => vb.get(1, &name)?.reshape(())?,
+                t => t?,
+            };
+            tensors.push((name, t.to_dtype(dtype)?));
+        }
+        safetensors::serialize(tensors, None)
+            .map_err(|e| Error::Checkpoint(format!("cannot serialise the text encoder: {e}")))
+    }
+
+    /// Identifies the model's exact weights and preprocessing: SHA-256 over every file
+    /// [`Checkpoint::files`] lists (names and contents), hex.
+    pub fn fingerprint(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        use std::io::Read;
+        let mut hash = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        for path in self.files() {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            hash.update(name.as_bytes());
+            hash.update([0]);
+            let mut f = std::fs::File::open(&path)
+                .map_err(|e| Error::Checkpoint(format!("cannot read {}: {e}", path.display())))?;
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hash.update(&buf[..n]);
+            }
+        }
+        Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     fn in_weights(&self, e: Error) -> Error {
         let names = match &self.weights {
             Weights::Safetensors(f) => f.iter().map(|p| p.display().to_string()).collect(),

@@ -22,7 +22,7 @@ pub use config::{
     Activation, ClipConfig, EncoderConfig, OPENAI_MEAN, OPENAI_STD, PreprocessConfig, TextConfig,
     VisionConfig,
 };
-pub use preprocess::{DEFAULT_MAX_PIXELS, Preprocessor, decode_image, to_rgb};
+pub use preprocess::{DEFAULT_MAX_PIXELS, PREPROCESS_VERSION, Preprocessor, decode_image, to_rgb};
 pub use resample::resize_rgb8;
 pub use text::TextEncoder;
 pub use tokenize::ClipTokenizer;

@@ -12,6 +12,9 @@ use crate::config::PreprocessConfig;
 use crate::resample::resize_rgb8;
 use crate::{Error, Result};
 
+/// Bumped whenever preprocessing changes what the model sees, so cached embeddings are redone.
+pub const PREPROCESS_VERSION: u32 = 1;
+
 /// The default decompression-bomb guard: 40 megapixels (a 7,300 x 5,500 photo fits).
 pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
 

@@ -290,3 +290,27 @@ fn synthetic_checkpoints_have_the_names_and_shapes_of_a_real_one() {
         .collect();
     assert_eq!(synthetic, real_without_buffers);
 }
+
+#[test]
+fn the_exported_text_encoder_is_f16_text_only_and_deterministic() {
+    let ckpt = Checkpoint::open(tiny_clip().to_str().unwrap()).unwrap();
+    let bytes = ckpt.export_text_encoder().unwrap();
+    assert_eq!(bytes, ckpt.export_text_encoder().unwrap());
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).unwrap();
+    assert!(
+        tensors
+            .keys()
+            .all(|k| k.starts_with("text_") || k == "logit_scale")
+    );
+    assert_eq!(tensors["text_projection.weight"].dtype(), DType::F16);
+    assert_eq!(tensors["logit_scale"].dtype(), DType::F32);
+    let config = std::fs::read(tiny_clip().join("config.json")).unwrap();
+    let enc = TextEncoder::from_bytes(&config, &bytes).unwrap();
+    let r = reference();
+    for (ids, want) in r.input_ids_unpadded.iter().zip(&r.text_embeds) {
+        let got = enc.encode(ids).unwrap();
+        assert!(common::cosine(&got, want) > 0.999, "f16 export drifted");
+    }
+    assert!((enc.logit_scale() - r.logit_scale).abs() < 1e-4);
+    assert_eq!(ckpt.fingerprint().unwrap().len(), 64);
+}

@@ -23,6 +23,13 @@ pub struct Query {
     unit: f32,
 }
 
+impl Query {
+    /// The cosine estimate of an exact integer score, kept within [-1, 1].
+    fn score(&self, raw: i32) -> f32 {
+        (self.offset + self.unit * raw as f32).clamp(-1.0, 1.0)
+    }
+}
+
 impl Vectors {
     /// Prepares a query embedding (normalised here; any length-`dim` vector is fine).
     pub fn query(&self, embedding: &[f32]) -> Query {
@@ -79,7 +86,7 @@ impl Vectors {
     /// "More like this": item `item` first, then the `k - 1` items most similar to its vector.
     pub fn like(&self, item: usize, k: usize, filter: Option<&[bool]>) -> Vec<Hit> {
         let query = self.query(&self.decode(item));
-        let self_score = query.offset + query.unit * dot(&query.q, self.codes(item)) as f32;
+        let self_score = query.score(dot(&query.q, self.codes(item)));
         let mut hits = vec![Hit {
             index: item as u32,
             score: self_score,

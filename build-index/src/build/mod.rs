@@ -1,0 +1,311 @@
+//! `build-index build`: catalogue in, static site index out. Reads the catalogue, embeds each
+//! image (reusing the cache), classifies zero-shot facets, quantizes, checks recall, and writes
+//! content-addressed files plus `manifest.json` atomically. Rows that cannot be used are skipped
+//! with a reason and reported; everything else is indexed.
+
+mod cache;
+mod facets;
+mod output;
+mod pipeline;
+mod progress;
+mod recall;
+mod thumbs;
+mod write;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use vitrine_clip::{Checkpoint, DEFAULT_MAX_PIXELS, DEFAULT_MODEL};
+
+use crate::UsageError;
+use crate::catalogue::{self, ColumnOptions, ImageRef};
+use crate::fetch::{FetchOptions, Fetcher};
+use pipeline::Outcome;
+use progress::Progress;
+
+/// Arguments of `build-index build`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The catalogue: a folder of images, a CSV/TSV with a header, or JSON Lines.
+    #[arg(long, value_name = "FILE|DIR")]
+    catalogue: PathBuf,
+    /// A checkpoint folder in Hugging Face layout, or a hub id.
+    #[arg(long, default_value = DEFAULT_MODEL, value_name = "DIR|HUB_ID")]
+    model: String,
+    /// Where the site's index goes (replaced atomically).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Also write a JSON report of indexed and skipped rows here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Cache of embeddings, thumbnails and downloads [default: $VITRINE_CACHE or ~/.cache/vitrine].
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Catalogue column holding the id.
+    #[arg(long, value_name = "NAME")]
+    id_column: Option<String>,
+    /// Catalogue column holding the image path or URL.
+    #[arg(long, value_name = "NAME")]
+    image_column: Option<String>,
+    /// Catalogue column holding the title.
+    #[arg(long, value_name = "NAME")]
+    title_column: Option<String>,
+    /// A zero-shot facet, e.g. `color=black,white,red` (repeatable).
+    #[arg(long = "facet", value_name = "NAME=LABEL,LABEL,…")]
+    facets: Vec<String>,
+    /// Prompt of the facet in the same position, `{}` for the label (repeatable)
+    /// [default: "a photo of a {}"].
+    #[arg(long = "facet-template", value_name = "TEMPLATE")]
+    facet_templates: Vec<String>,
+    /// User-Agent for downloads; add a contact (URL or e-mail) so site owners can reach you.
+    #[arg(long, value_name = "TEXT")]
+    user_agent: Option<String>,
+    /// Seconds between two requests to the same host (randomly jittered ±50%).
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    delay: f64,
+    /// Requests in flight per host.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    per_host: usize,
+    /// Images per inference batch.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    batch_size: usize,
+    /// Decoding threads [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Images over this many pixels are skipped (decompression bombs).
+    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS, value_name = "PIXELS")]
+    max_pixels: u64,
+    /// Longest side of thumbnails in pixels.
+    #[arg(long, default_value_t = 256, value_name = "PIXELS")]
+    thumb_size: u32,
+    /// Fail (status 1, nothing written) if recall@10 of the int8 index is below this.
+    #[arg(long, default_value_t = 0.99, value_name = "FRACTION")]
+    min_recall: f64,
+    /// Treat any skipped row as an error: status 1 and nothing written.
+    #[arg(long)]
+    strict: bool,
+    /// No progress output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// `--report`'s JSON.
+#[derive(Serialize)]
+struct Report {
+    rows: usize,
+    indexed: usize,
+    embedded: usize,
+    reused: usize,
+    skipped: Vec<SkippedRow>,
+}
+
+#[derive(Serialize, Clone)]
+struct SkippedRow {
+    row: usize,
+    id: Option<String>,
+    reason: String,
+}
+
+/// Prompts that, with the facet prompts, stand for text queries in the recall check.
+const RECALL_PROMPTS: [&str; 8] = [
+    "a photo of a product",
+    "something red",
+    "a black and white picture",
+    "an animal",
+    "food and drink",
+    "a cartoon drawing",
+    "a person smiling",
+    "a car on the road",
+];
+
+pub(crate) fn run(args: &Args) -> Result<ExitCode> {
+    let specs = facets::parse_specs(&args.facets, &args.facet_templates).map_err(UsageError)?;
+    if args.batch_size == 0
+        || !(0.0..=1.0).contains(&args.min_recall)
+        || !(args.delay >= 0.0 && args.delay < 3600.0)
+    {
+        return Err(UsageError(anyhow::anyhow!(
+            "--batch-size must be ≥ 1, --min-recall within 0..1 and --delay within 0..3600 seconds"
+        ))
+        .into());
+    }
+    let columns = ColumnOptions {
+        id: args.id_column.clone(),
+        image: args.image_column.clone(),
+        title: args.title_column.clone(),
+    };
+    let cat = catalogue::read(&args.catalogue, &columns)?;
+    let ckpt = Checkpoint::open(&args.model)?;
+    let note = |m: &str| {
+        if !args.quiet {
+            eprintln!("{m}")
+        }
+    };
+    note(&format!(
+        "{} rows in {}; model {}",
+        cat.total,
+        args.catalogue.display(),
+        args.model
+    ));
+
+    let cache_dir = args.cache.clone().unwrap_or_else(cache::default_dir);
+    let fingerprint = ckpt.fingerprint()?;
+    let identity = model_identity(&ckpt, &fingerprint)?;
+    let dim = ckpt.config.projection_dim;
+    let embeddings = cache::EmbeddingCache::open(&cache_dir, &identity, dim)?;
+    let thumbs = cache::ThumbCache::open(&cache_dir, args.thumb_size)?;
+    let fetcher = if cat.rows.iter().any(|r| matches!(r.image, ImageRef::Url(_))) {
+        let mut opts = FetchOptions {
+            delay: Duration::from_secs_f64(args.delay),
+            per_host: args.per_host.max(1),
+            ..FetchOptions::default()
+        };
+        if let Some(ua) = &args.user_agent {
+            opts.user_agent = ua.clone();
+        }
+        Some(Fetcher::new(&cache_dir.join("http"), opts)?)
+    } else {
+        None
+    };
+
+    let preprocessor = ckpt.preprocessor();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let io_workers = if fetcher.is_some() { 4 } else { 0 };
+    let settings = pipeline::Settings {
+        preprocessor: &preprocessor,
+        embeddings: &embeddings,
+        thumbs: &thumbs,
+        fetcher: fetcher.as_ref(),
+        max_pixels: args.max_pixels,
+        thumb_size: args.thumb_size,
+        batch_size: args.batch_size,
+        workers: args.jobs.unwrap_or(cores) + io_workers,
+    };
+    let progress = Progress::new(cat.rows.len() as u64, args.quiet);
+    let mut load = || -> Result<_> {
+        progress.note("loading the image tower");
+        Ok(ckpt.image_encoder()?)
+    };
+    let outcomes = pipeline::run(&cat.rows, &settings, &mut load, &progress)?;
+    progress.finish();
+    if let Some(f) = &fetcher {
+        let st = f.stats();
+        note(&format!(
+            "downloads: {} downloaded, {} unchanged (304), {} fresh in cache, {} retries, {} failed",
+            st.downloaded, st.revalidated, st.fresh, st.retries, st.failed
+        ));
+    }
+
+    let mut skipped: Vec<SkippedRow> = cat
+        .skipped
+        .iter()
+        .map(|s| SkippedRow {
+            row: s.row,
+            id: s.id.clone(),
+            reason: s.reason.clone(),
+        })
+        .collect();
+    let mut indexed = Vec::new();
+    let (mut embedded, mut reused) = (0, 0);
+    for (row, outcome) in cat.rows.iter().zip(outcomes) {
+        match outcome {
+            Outcome::Done {
+                embedding,
+                thumb,
+                reused: r,
+            } => {
+                if r {
+                    reused += 1
+                } else {
+                    embedded += 1
+                }
+                indexed.push((row, embedding, thumb));
+            }
+            Outcome::Failed(reason) => skipped.push(SkippedRow {
+                row: row.row,
+                id: Some(row.id.clone()),
+                reason,
+            }),
+        }
+    }
+    skipped.sort_by_key(|s| s.row);
+    let report = Report {
+        rows: cat.total,
+        indexed: indexed.len(),
+        embedded,
+        reused,
+        skipped,
+    };
+    for s in &report.skipped {
+        note(&format!(
+            "skipped row {} ({}): {}",
+            s.row,
+            s.id.as_deref().unwrap_or("no id"),
+            s.reason
+        ));
+    }
+    let write_report = |r: &Report| -> Result<()> {
+        if let Some(path) = &args.report {
+            let json = serde_json::to_vec_pretty(r)?;
+            std::fs::write(path, json)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    };
+    if args.strict && !report.skipped.is_empty() {
+        write_report(&report)?;
+        bail!(
+            "--strict: {} of {} rows cannot be used (listed above); nothing was written",
+            report.skipped.len(),
+            report.rows
+        );
+    }
+    if indexed.is_empty() {
+        write_report(&report)?;
+        bail!(
+            "no row of {} could be indexed (reasons above); nothing was written",
+            args.catalogue.display()
+        );
+    }
+
+    let site = output::Site {
+        args,
+        ckpt: &ckpt,
+        specs: &specs,
+        recall_prompts: &RECALL_PROMPTS,
+        rows: cat.total,
+        skipped: report.skipped.len(),
+        fingerprint: &fingerprint,
+    };
+    let summary = site.write(&indexed)?;
+    write_report(&report)?;
+    note(&format!(
+        "indexed {} of {} rows ({} embedded, {} from cache, {} skipped); recall@10 {:.4}; build {} in {}",
+        report.indexed,
+        report.rows,
+        embedded,
+        reused,
+        report.skipped.len(),
+        summary.recall,
+        summary.build_id,
+        args.out.display()
+    ));
+    Ok(if report.skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+/// The embedding cache key: the checkpoint's fingerprint and the preprocessing that fed it.
+fn model_identity(ckpt: &Checkpoint, fingerprint: &str) -> Result<String> {
+    let mut h = Sha256::new();
+    h.update(fingerprint.as_bytes());
+    h.update(serde_json::to_vec(&ckpt.preprocess)?);
+    h.update(vitrine_clip::PREPROCESS_VERSION.to_le_bytes());
+    Ok(cache::hex(&h.finalize())[..24].to_string())
+}

@@ -1,0 +1,150 @@
+//! Retry policy and response helpers: exponential backoff, `Retry-After` parsing, which
+//! transport errors are worth retrying, and reading a body under a size limit.
+
+use std::io::Read;
+use std::time::{Duration, SystemTime};
+
+use super::hosts::jitter;
+
+/// Upper bound of one backoff wait (before jitter).
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The wait before retry number `retry + 1`: `base × 2^retry` jittered to 0.5–1.5× (so that
+/// many clients don't retry in lockstep), capped at [`MAX_BACKOFF`].
+pub(super) fn backoff(base: Duration, retry: u32) -> Duration {
+    let factor = 1u32 << retry.min(20);
+    jitter(base.saturating_mul(factor).min(MAX_BACKOFF)).min(MAX_BACKOFF)
+}
+
+/// A `Retry-After` value (delay in seconds, or an HTTP date) as a wait from `now`.
+/// A date in the past means no wait; an unparsable value gives `None`.
+pub(super) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Absurdly long digit strings saturate rather than being ignored.
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Whether a transport error may go away on its own (refused/reset connections, timeouts,
+/// garbled responses), as opposed to a bad URL, an unknown host or a redirect loop.
+pub(super) fn is_transient(kind: ureq::ErrorKind) -> bool {
+    matches!(
+        kind,
+        ureq::ErrorKind::ConnectionFailed
+            | ureq::ErrorKind::Io
+            | ureq::ErrorKind::BadStatus
+            | ureq::ErrorKind::ProxyConnect
+    )
+}
+
+/// A transport error as a sentence fragment without the URL (the caller names it).
+pub(super) fn describe_transport(transport: &ureq::Transport) -> String {
+    let mut text = transport.kind().to_string();
+    if let Some(message) = transport.message() {
+        text.push_str(": ");
+        text.push_str(message);
+    }
+    if let Some(source) = std::error::Error::source(transport) {
+        text.push_str(": ");
+        text.push_str(&source.to_string());
+    }
+    text
+}
+
+/// `HTTP 404 Not Found`; the reason phrase is the server's.
+pub(super) fn status_line(code: u16, text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() {
+        format!("HTTP {code}")
+    } else {
+        format!("HTTP {code} {text}")
+    }
+}
+
+/// Why a body could not be read.
+#[derive(Debug)]
+pub(super) enum BodyError {
+    /// Over the limit: permanent.
+    TooLarge(String),
+    /// The connection broke or timed out: transient.
+    Io(String),
+}
+
+/// Reads `response`'s body, refusing (without reading it) one whose `Content-Length` is over
+/// `max_bytes`, and stopping one that grows past it.
+pub(super) fn read_body(response: ureq::Response, max_bytes: u64) -> Result<Vec<u8>, BodyError> {
+    let declared = response
+        .header("Content-Length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let Some(len) = declared
+        && len > max_bytes
+    {
+        return Err(BodyError::TooLarge(format!(
+            "the response is {len} bytes, more than the limit of {max_bytes} bytes"
+        )));
+    }
+    let capacity = declared.unwrap_or(0).min(max_bytes).min(16 * 1024 * 1024);
+    let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    response
+        .into_reader()
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| BodyError::Io(format!("reading the response body failed: {e}")))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(BodyError::TooLarge(format!(
+            "the response body is more than the limit of {max_bytes} bytes"
+        )));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(90))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(90));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let base = Duration::from_secs(1);
+        for retry in 0..4 {
+            let nominal = base * (1 << retry);
+            let wait = backoff(base, retry);
+            assert!(
+                wait >= nominal / 2 && wait <= nominal * 3 / 2,
+                "{retry}: {wait:?}"
+            );
+        }
+        assert!(backoff(base, 10) >= MAX_BACKOFF / 2 && backoff(base, 10) <= MAX_BACKOFF);
+        assert!(backoff(base, u32::MAX) <= MAX_BACKOFF);
+    }
+
+    #[test]
+    fn status_line_uses_the_reason_phrase_when_there_is_one() {
+        assert_eq!(status_line(404, "Not Found"), "HTTP 404 Not Found");
+        assert_eq!(status_line(599, ""), "HTTP 599");
+    }
+}

@@ -1,0 +1,50 @@
+//! `build-index verify`: every file the manifest lists exists with its size and SHA-256, so a
+//! deploy (rsync, S3 sync, CDN upload) can be checked before shoppers see it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use vitrine_index::{MANIFEST, Manifest};
+
+/// Arguments of `build-index verify`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The built index (the folder holding manifest.json).
+    #[arg(long, value_name = "OUT")]
+    site: PathBuf,
+}
+
+pub(crate) fn run(args: &Args) -> Result<ExitCode> {
+    let mpath = args.site.join(MANIFEST);
+    let bytes =
+        std::fs::read(&mpath).with_context(|| format!("cannot read {}", mpath.display()))?;
+    let manifest = Manifest::from_json(&bytes).with_context(|| mpath.display().to_string())?;
+    let files = manifest.files.all();
+    let mut bad = 0;
+    for f in &files {
+        let path = args.site.join(&f.path);
+        let problem = match std::fs::read(&path) {
+            Err(e) => Some(format!("{}: {e}", f.path)),
+            Ok(b) => f.check(&b).err().map(|e| e.to_string()),
+        };
+        if let Some(p) = problem {
+            eprintln!("bad: {p}");
+            bad += 1;
+        }
+    }
+    if bad > 0 {
+        bail!(
+            "{bad} of {} files are missing or damaged in {}",
+            files.len(),
+            args.site.display()
+        );
+    }
+    println!(
+        "ok: {} files match manifest {} (build {})",
+        files.len(),
+        mpath.display(),
+        manifest.build_id
+    );
+    Ok(ExitCode::SUCCESS)
+}

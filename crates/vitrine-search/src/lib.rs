@@ -1,0 +1,188 @@
+//! Search over a built site: the exported text encoder and tokenizer, the int8 vectors and the
+//! catalog file, each checked against the manifest. `build-index search` and the page's worker
+//! both run this, so the command line predicts exactly what shoppers see.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use vitrine_clip::{ClipTokenizer, TextEncoder};
+use vitrine_index::{Catalog, FileRef, Hit, Manifest, Vectors, query};
+
+/// Everything that can go wrong loading or searching a site.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The text encoder or tokenizer failed to load or run.
+    #[error("text encoder: {0}")]
+    Clip(#[from] vitrine_clip::Error),
+    /// An index file is malformed, of another version, or fails its hash check.
+    #[error("{0}")]
+    Index(#[from] vitrine_index::Error),
+    /// The files do not fit together (e.g. the encoder's width differs from the vectors').
+    #[error("{0}")]
+    Mismatch(String),
+    /// `like` was given an id the catalogue does not have.
+    #[error("no item has the id {0:?}")]
+    UnknownId(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The bytes of every file search needs, as fetched; [`Engine::new`] checks them.
+#[derive(Debug)]
+pub struct SiteFiles {
+    /// `encoder.config`.
+    pub config: Vec<u8>,
+    /// `encoder.weights`.
+    pub weights: Vec<u8>,
+    /// `encoder.tokenizer`.
+    pub tokenizer: Vec<u8>,
+    /// `vectors`.
+    pub vectors: Vec<u8>,
+    /// `catalog`.
+    pub catalog: Vec<u8>,
+}
+
+/// A loaded site, ready to answer queries.
+#[derive(Debug)]
+pub struct Engine {
+    manifest: Manifest,
+    encoder: TextEncoder,
+    tokenizer: ClipTokenizer,
+    vectors: Vectors,
+    catalog: Catalog,
+    /// Term embeddings already computed: typing "red dress + su…" re-encodes only the last term.
+    terms: Mutex<HashMap<String, Vec<f32>>>,
+}
+
+/// The files a page or `build-index search` must fetch, in the order [`SiteFiles`] lists them.
+pub fn required_files(m: &Manifest) -> [&FileRef; 5] {
+    let f = &m.files;
+    [
+        &f.encoder.config,
+        &f.encoder.weights,
+        &f.encoder.tokenizer,
+        &f.vectors,
+        &f.catalog,
+    ]
+}
+
+impl Engine {
+    /// Checks every file against the manifest (size and SHA-256), then loads them.
+    pub fn new(manifest: Manifest, files: SiteFiles) -> Result<Self> {
+        let refs = required_files(&manifest);
+        let bytes = [
+            &files.config,
+            &files.weights,
+            &files.tokenizer,
+            &files.vectors,
+            &files.catalog,
+        ];
+        for (r, b) in refs.iter().zip(bytes) {
+            r.check(b)?;
+        }
+        let encoder = TextEncoder::from_bytes(&files.config, &files.weights)?;
+        let tokenizer = ClipTokenizer::from_bytes(&files.tokenizer, encoder.max_len())?;
+        let vectors = Vectors::from_bytes(&files.vectors)?;
+        let count = manifest.count as usize;
+        let catalog = Catalog::from_json(&files.catalog, count)?;
+        if vectors.len() != count || vectors.dim() != encoder.dim() {
+            return Err(Error::Mismatch(format!(
+                "the vectors hold {} items of width {}, the manifest says {count} and the encoder \
+                 gives width {}; the files come from different builds",
+                vectors.len(),
+                vectors.dim(),
+                encoder.dim()
+            )));
+        }
+        Ok(Self {
+            manifest,
+            encoder,
+            tokenizer,
+            vectors,
+            catalog,
+            terms: Mutex::default(),
+        })
+    }
+
+    /// The manifest this engine was loaded from.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Ids in catalogue order, and facet labels.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The quantized vectors.
+    pub fn vectors(&self) -> &Vectors {
+        &self.vectors
+    }
+
+    /// Projected features of one text, unpadded (as `get_text_features`).
+    pub fn encode_text(&self, text: &str) -> Result<Vec<f32>> {
+        if let Some(hit) = self.terms.lock().ok().and_then(|t| t.get(text).cloned()) {
+            return Ok(hit);
+        }
+        let ids = self.tokenizer.encode(text)?;
+        let features = self.encoder.encode(&ids)?;
+        if let Ok(mut t) = self.terms.lock() {
+            t.insert(text.to_string(), features.clone());
+        }
+        Ok(features)
+    }
+
+    /// The normalised vector a query ranks by, with query arithmetic (`a + b - c`, `2:a`);
+    /// `None` for an empty query or one whose terms cancel out.
+    pub fn query_vector(&self, query: &str) -> Result<Option<Vec<f32>>> {
+        let mut parts = Vec::new();
+        for term in query::parse(query) {
+            parts.push((term.weight, self.encode_text(&term.text)?));
+        }
+        Ok(query::combine(&parts))
+    }
+
+    /// The `k` best items for a text query, best first; equal scores keep catalogue order.
+    pub fn search_text(&self, query: &str, k: usize, filter: Option<&[bool]>) -> Result<Vec<Hit>> {
+        Ok(match self.query_vector(query)? {
+            Some(v) => self.vectors.search(&self.vectors.query(&v), k, filter),
+            None => Vec::new(),
+        })
+    }
+
+    /// "More like this": the item itself first, then the most similar items.
+    pub fn like(&self, id: &str, k: usize, filter: Option<&[bool]>) -> Result<Vec<Hit>> {
+        let item = self
+            .catalog
+            .position(id)
+            .ok_or_else(|| Error::UnknownId(id.to_string()))?;
+        Ok(self.vectors.like(item, k, filter))
+    }
+
+    /// Items allowed by facet selections (`(facet, label)`; labels of one facet are alternatives,
+    /// different facets must all match). `None` when nothing is selected.
+    pub fn facet_filter(&self, selected: &[(String, String)]) -> Option<Vec<bool>> {
+        if selected.is_empty() {
+            return None;
+        }
+        let mut allowed = vec![true; self.catalog.ids.len()];
+        for facet in &self.manifest.facets {
+            let wanted: Vec<u16> = selected
+                .iter()
+                .filter(|(f, _)| *f == facet.name)
+                .filter_map(|(_, l)| facet.labels.iter().position(|x| x == l).map(|p| p as u16))
+                .collect();
+            if wanted.is_empty() {
+                continue;
+            }
+            let labels = self.catalog.facets.get(&facet.name);
+            for (i, a) in allowed.iter_mut().enumerate() {
+                *a &= labels
+                    .and_then(|l| l.get(i))
+                    .is_some_and(|l| wanted.contains(l));
+            }
+        }
+        Some(allowed)
+    }
+}
