@@ -2,6 +2,8 @@
 //! catalog file, each checked against the manifest. `build-index search` and the page's worker
 //! both run this, so the command line predicts exactly what shoppers see.
 
+pub mod protocol;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 

@@ -1,0 +1,132 @@
+//! The page: search box, status, facet chips and results, wired to the worker bridge and the URL.
+//! Results are a resource keyed on the URL state, shown inside `Transition` (old results stay
+//! while new ones load) and `ErrorBoundary` (a failed search shows its reason).
+
+use leptos::html::Input;
+use leptos::prelude::*;
+use vitrine_search::protocol::Query;
+
+use crate::bridge::{Bridge, Status};
+use crate::components::facets::FacetChips;
+use crate::components::results::{Outcome, ResultGrid};
+use crate::components::search_box::SearchBox;
+use crate::components::status::StatusBar;
+use crate::offline;
+use crate::url_state;
+
+/// Results per search.
+const K: usize = 48;
+
+/// The whole page.
+#[component]
+pub fn App() -> impl IntoView {
+    let initial = url_state::read();
+    let draft = RwSignal::new(initial.q.clone());
+    let state = RwSignal::new(initial);
+    let input_ref = NodeRef::<Input>::new();
+    offline::register();
+    let bridge = Bridge::start(url_state::index_base(), offline::keep);
+
+    // Back and forward restore the search of that history entry.
+    let listener = window_event_listener(leptos::ev::popstate, move |_| {
+        let s = url_state::read();
+        draft.set(s.q.clone());
+        state.set(s);
+    });
+    on_cleanup(move || listener.remove());
+
+    let results: LocalResource<Outcome> = LocalResource::new({
+        let bridge = bridge.clone();
+        move || {
+            let s = state.get();
+            let ready = bridge.status.get() == Status::Ready;
+            let bridge = bridge.clone();
+            async move {
+                let query = match (&s.like, s.q.trim()) {
+                    (Some(id), _) => Query::Like(id.clone()),
+                    (None, q) if !q.is_empty() => Query::Text(q.to_string()),
+                    _ => return Ok(None),
+                };
+                if !ready {
+                    return Ok(None);
+                }
+                bridge.search(query, K, s.facets.clone()).await.map(Some)
+            }
+        }
+    });
+
+    let on_commit = Callback::new(move |(text, push): (String, bool)| {
+        state.update(|s| {
+            s.q = text;
+            s.like = None;
+        });
+        url_state::write(&state.get_untracked(), push);
+    });
+    let on_like = Callback::new(move |id: String| {
+        draft.set(String::new());
+        state.update(|s| {
+            s.like = Some(id);
+            s.q.clear();
+        });
+        url_state::write(&state.get_untracked(), true);
+        if let Some(w) = web_sys::window() {
+            w.scroll_to_with_x_and_y(0.0, 0.0);
+        }
+    });
+    let on_toggle = Callback::new(move |pair: (String, String)| {
+        state.update(|s| match s.facets.iter().position(|p| *p == pair) {
+            Some(i) => {
+                s.facets.remove(i);
+            }
+            None => s.facets.push(pair),
+        });
+        url_state::write(&state.get_untracked(), true);
+    });
+    let clear_like = move |_| {
+        state.update(|s| s.like = None);
+        url_state::write(&state.get_untracked(), true);
+    };
+
+    view! {
+        <header class="top">
+            <h1 class="brand">"vitrine"</h1>
+            <SearchBox draft=draft on_commit=on_commit input_ref=input_ref/>
+        </header>
+        <StatusBar status=bridge.status info=bridge.info/>
+        <FacetChips info=bridge.info state=state on_toggle=on_toggle/>
+        {move || {
+            state.get().like.map(|id| view! {
+                <p class="like-banner" data-testid="like-banner">
+                    "Items that look like " <strong>{id}</strong> " "
+                    <button type="button" on:click=clear_like>"Back to text search"</button>
+                </p>
+            })
+        }}
+        <main>
+            <Transition fallback=|| view! { <p class="hint">"Searching…"</p> }>
+                <ErrorBoundary fallback=|errors| view! {
+                    <p class="error" data-testid="search-error" role="alert">
+                        {move || errors.get().into_iter().map(|(_, e)| e.to_string()).collect::<Vec<_>>().join("; ")}
+                    </p>
+                }>
+                    {move || Suspend::new(async move {
+                        results.await.map(|outcome| match outcome {
+                            None => view! {
+                                <p class="hint" data-testid="empty">"Describe what you are looking for."</p>
+                            }.into_any(),
+                            Some(found) if found.is_empty() => view! {
+                                <p class="hint" data-testid="no-results">"Nothing matches these filters."</p>
+                            }.into_any(),
+                            Some(found) => view! {
+                                <ResultGrid found=found on_like=on_like input_ref=input_ref/>
+                            }.into_any(),
+                        })
+                    })}
+                </ErrorBoundary>
+            </Transition>
+        </main>
+        <footer class="foot">
+            "Search runs in your browser with CLIP. Your queries never leave this device."
+        </footer>
+    }
+}

@@ -1,0 +1,179 @@
+//! The page's side of the search worker: starts it, turns its messages into signals (load
+//! progress, ready, error) and searches into futures. The only place that talks to the worker.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use futures::channel::oneshot;
+use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+use vitrine_search::protocol::{Found, Query, Request, Response, SiteInfo};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{MessageEvent, Worker};
+
+/// Where loading stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Downloading: bytes received of the total (0 of 0 before the manifest arrives).
+    Loading {
+        /// Bytes received.
+        loaded: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// Model and index loaded and checked.
+    Ready,
+    /// Loading failed; the message says why.
+    Error(String),
+}
+
+/// A failed search, shown in the results area.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchError(pub String);
+
+impl std::fmt::Display for SearchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SearchError {}
+
+type Waiters = HashMap<u32, oneshot::Sender<Result<Vec<Found>, SearchError>>>;
+
+struct Inner {
+    worker: Option<Worker>,
+    waiters: RefCell<Waiters>,
+    next_id: RefCell<u32>,
+}
+
+/// A handle to the worker; cheap to clone, usable in views.
+#[derive(Clone)]
+pub struct Bridge {
+    inner: SendWrapper<Rc<Inner>>,
+    /// Loading status.
+    pub status: RwSignal<Status>,
+    /// The loaded index, once ready.
+    pub info: RwSignal<Option<SiteInfo>>,
+}
+
+fn post(worker: Option<&Worker>, request: &Request) {
+    if let (Some(worker), Ok(json)) = (worker, serde_json::to_string(request)) {
+        let _ = worker.post_message(&JsValue::from_str(&json));
+    }
+}
+
+impl Bridge {
+    /// Starts the worker (`worker-boot.js` beside the page) and has it load the index at
+    /// `base` (absolute URL ending in `/`). `on_ready` runs once the index is loaded.
+    pub fn start(base: String, on_ready: impl Fn(&SiteInfo) + 'static) -> Self {
+        let status = RwSignal::new(Status::Loading {
+            loaded: 0,
+            total: 0,
+        });
+        let info = RwSignal::new(None);
+        // A classic worker: Trunk builds workers for wasm-bindgen's `no-modules` target.
+        let worker = match Worker::new("./worker-boot.js") {
+            Ok(w) => w,
+            Err(e) => {
+                status.set(Status::Error(format!(
+                    "cannot start the search worker: {e:?}"
+                )));
+                return Self::from_parts(None, status, info);
+            }
+        };
+        let bridge = Self::from_parts(Some(worker.clone()), status, info);
+        let inner = bridge.inner.clone();
+        let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let Some(text) = event.data().as_string() else {
+                return;
+            };
+            let Ok(response) = serde_json::from_str::<Response>(&text) else {
+                return;
+            };
+            match response {
+                Response::Started => {
+                    post(inner.worker.as_ref(), &Request::Load { base: base.clone() });
+                }
+                Response::Progress { loaded, total } => {
+                    status.set(Status::Loading { loaded, total });
+                }
+                Response::Ready(site) => {
+                    on_ready(&site);
+                    info.set(Some(site));
+                    status.set(Status::Ready);
+                }
+                Response::Failed { message } => status.set(Status::Error(message)),
+                Response::Results { id, found } => {
+                    if let Some(tx) = inner.waiters.borrow_mut().remove(&id) {
+                        let _ = tx.send(Ok(found));
+                    }
+                }
+                Response::SearchFailed { id, message } => {
+                    if let Some(tx) = inner.waiters.borrow_mut().remove(&id) {
+                        let _ = tx.send(Err(SearchError(message)));
+                    }
+                }
+            }
+        });
+        worker.set_onmessage(Some(handler.as_ref().unchecked_ref()));
+        handler.forget();
+        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            status.set(Status::Error(
+                "the search worker could not start (is worker-boot.js deployed?)".into(),
+            ));
+        });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+        bridge
+    }
+
+    fn from_parts(
+        worker: Option<Worker>,
+        status: RwSignal<Status>,
+        info: RwSignal<Option<SiteInfo>>,
+    ) -> Self {
+        let inner = Inner {
+            worker,
+            waiters: RefCell::default(),
+            next_id: RefCell::new(0),
+        };
+        Self {
+            inner: SendWrapper::new(Rc::new(inner)),
+            status,
+            info,
+        }
+    }
+
+    /// Runs a search in the worker.
+    pub async fn search(
+        &self,
+        query: Query,
+        k: usize,
+        facets: Vec<(String, String)>,
+    ) -> Result<Vec<Found>, SearchError> {
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut next = self.inner.next_id.borrow_mut();
+            *next += 1;
+            *next
+        };
+        self.inner.waiters.borrow_mut().insert(id, tx);
+        if self.inner.worker.is_none() {
+            return Err(SearchError("the search worker is not running".into()));
+        }
+        post(
+            self.inner.worker.as_ref(),
+            &Request::Search {
+                id,
+                query,
+                k,
+                facets,
+            },
+        );
+        rx.await
+            .unwrap_or_else(|_| Err(SearchError("the search worker stopped".into())))
+    }
+}

@@ -1,0 +1,179 @@
+//! The result grid: thumbnails with title, price, product link, the score on hover and "More like
+//! this". Titles and descriptions are text nodes, never HTML. Arrow keys move between results,
+//! Enter opens the product, Escape goes back to the search box.
+
+use leptos::html::Input;
+use leptos::prelude::*;
+use leptos::web_sys::KeyboardEvent;
+use vitrine_search::protocol::Found;
+use wasm_bindgen::JsCast;
+
+use crate::bridge::SearchError;
+
+/// What a search resolved to: nothing asked yet (`None`) or the results.
+pub type Outcome = Result<Option<Vec<Found>>, SearchError>;
+
+fn cards() -> Vec<web_sys::HtmlElement> {
+    let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+        return Vec::new();
+    };
+    let Ok(list) = doc.query_selector_all("[data-testid=result]") else {
+        return Vec::new();
+    };
+    (0..list.length())
+        .filter_map(|i| list.item(i))
+        .filter_map(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
+        .collect()
+}
+
+/// Focuses result `i` (clamped), if there are results.
+pub fn focus_result(i: usize) {
+    let all = cards();
+    if let Some(card) = all.get(i.min(all.len().saturating_sub(1))) {
+        let _ = card.focus();
+    }
+}
+
+/// Where arrow key `key` leads from card `i` in a grid whose rows are told apart by their top.
+fn neighbour(all: &[web_sys::HtmlElement], i: usize, key: &str) -> Option<usize> {
+    let top = |e: &web_sys::HtmlElement| e.get_bounding_client_rect().top().round() as i64;
+    let columns = all
+        .iter()
+        .take_while(|e| top(e) == top(&all[0]))
+        .count()
+        .max(1);
+    match key {
+        "ArrowRight" => (i + 1 < all.len()).then_some(i + 1),
+        "ArrowLeft" => i.checked_sub(1),
+        "ArrowDown" => (i + columns < all.len()).then_some(i + columns),
+        "ArrowUp" => i.checked_sub(columns),
+        _ => None,
+    }
+}
+
+/// Only web and relative links go into `href`.
+fn safe_href(link: &str) -> Option<String> {
+    let l = link.trim();
+    let lower = l.to_ascii_lowercase();
+    let has_scheme = l
+        .find(':')
+        .is_some_and(|c| !l[..c].contains(['/', '?', '#']));
+    let ok = lower.starts_with("https://") || lower.starts_with("http://") || !has_scheme;
+    (ok && !l.is_empty()).then(|| l.to_string())
+}
+
+/// The results area for a resolved search.
+#[component]
+pub fn ResultGrid(
+    /// The results, best first.
+    found: Vec<Found>,
+    /// "More like this" was chosen for an id.
+    on_like: Callback<String>,
+    /// The search box, for Escape.
+    input_ref: NodeRef<Input>,
+) -> impl IntoView {
+    let on_keydown = move |ev: KeyboardEvent| {
+        let all = cards();
+        let Some(active) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.active_element())
+        else {
+            return;
+        };
+        let Some(i) = all.iter().position(|c| c.is_same_node(Some(&active))) else {
+            return;
+        };
+        match ev.key().as_str() {
+            "Escape" => {
+                if let Some(input) = input_ref.get() {
+                    let _ = input.focus();
+                }
+            }
+            "Enter" => {
+                if let Ok(Some(a)) = all[i].query_selector("a.product")
+                    && let Ok(a) = a.dyn_into::<web_sys::HtmlElement>()
+                {
+                    a.click();
+                }
+            }
+            key => {
+                if let Some(j) = neighbour(&all, i, key) {
+                    ev.prevent_default();
+                    let _ = all[j].focus();
+                }
+            }
+        }
+    };
+    view! {
+        <ol class="results" data-testid="results" on:keydown=on_keydown>
+            {found
+                .into_iter()
+                .map(|f| view! { <ResultCard found=f on_like=on_like/> })
+                .collect_view()}
+        </ol>
+    }
+}
+
+#[component]
+fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
+    let Found { score, item } = found;
+    let id = item.id.clone();
+    let href = item.link.as_deref().and_then(safe_href);
+    let thumb = item.thumbnail.map(|t| format!("search/{t}"));
+    let score_text = format!("{score:.3}");
+    let hover = format!("similarity {score_text}");
+    let score_attr = score_text.clone();
+    let title = item.title.clone();
+    view! {
+        <li
+            class="result"
+            data-testid="result"
+            data-id=item.id.clone()
+            data-score=score_attr
+            tabindex="0"
+            title=hover
+        >
+            {thumb.map(|src| view! { <img src=src alt="" loading="lazy" decoding="async"/> })}
+            <div class="meta">
+                <h2 class="title">{title}</h2>
+                {item.price.map(|p| view! { <p class="price">{p}</p> })}
+                <span class="score" aria-hidden="true">{score_text}</span>
+            </div>
+            <div class="actions">
+                {href
+                    .map(|h| {
+                        view! {
+                            <a class="product" href=h target="_blank" rel="noopener noreferrer">
+                                "View product"
+                            </a>
+                        }
+                    })}
+                <button
+                    type="button"
+                    class="like"
+                    data-testid="more-like-this"
+                    on:click=move |_| on_like.run(id.clone())
+                >
+                    "More like this"
+                </button>
+            </div>
+        </li>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_href;
+
+    #[test]
+    fn hrefs_are_web_or_relative_only() {
+        assert_eq!(
+            safe_href("https://a.example/x").as_deref(),
+            Some("https://a.example/x")
+        );
+        assert_eq!(safe_href("/p?id=a:b").as_deref(), Some("/p?id=a:b"));
+        assert_eq!(safe_href("javascript:alert(1)"), None);
+        assert_eq!(safe_href("JAVASCRIPT:alert(1)"), None);
+        assert_eq!(safe_href("data:text/html,x"), None);
+    }
+}

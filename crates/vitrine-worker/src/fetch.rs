@@ -1,0 +1,115 @@
+//! Downloads from the worker: whole bodies, streamed so the page can show bytes received of the
+//! total the manifest announced. Goes through the page's service worker, which serves cached
+//! files offline.
+
+use js_sys::{Reflect, Uint8Array};
+use vitrine_search::protocol::Response;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{ReadableStreamDefaultReader, RequestCache, RequestInit};
+
+fn js_error(e: JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// Starts a GET; `revalidate` asks the HTTP cache to check with the server first (the manifest).
+async fn start(url: &str, revalidate: bool) -> Result<web_sys::Response, String> {
+    let init = RequestInit::new();
+    if revalidate {
+        init.set_cache(RequestCache::NoCache);
+    }
+    let promise = super::scope().fetch_with_str_and_init(url, &init);
+    let resp: web_sys::Response = JsFuture::from(promise)
+        .await
+        .map_err(|e| format!("cannot download {url}: {} (offline?)", js_error(e)))?
+        .unchecked_into();
+    if !resp.ok() {
+        return Err(format!(
+            "cannot download {url}: HTTP {} {}",
+            resp.status(),
+            resp.status_text()
+        ));
+    }
+    Ok(resp)
+}
+
+/// Downloads a whole body.
+pub(crate) async fn fetch_all(url: &str, revalidate: bool) -> Result<Vec<u8>, String> {
+    let resp = start(url, revalidate).await?;
+    let buf = JsFuture::from(resp.array_buffer().map_err(js_error)?)
+        .await
+        .map_err(js_error)?;
+    Ok(Uint8Array::new(&buf).to_vec())
+}
+
+/// Downloads several files, reporting progress over all of them.
+pub(crate) struct Downloader {
+    loaded: u64,
+    total: u64,
+    reported: f64,
+}
+
+impl Downloader {
+    /// Progress will be reported against `total` bytes.
+    pub(crate) fn new(total: u64) -> Self {
+        super::post(&Response::Progress { loaded: 0, total });
+        Self {
+            loaded: 0,
+            total,
+            reported: 0.0,
+        }
+    }
+
+    /// Downloads one file chunk by chunk.
+    pub(crate) async fn fetch(&mut self, url: &str) -> Result<Vec<u8>, String> {
+        let resp = start(url, false).await?;
+        let Some(body) = resp.body() else {
+            return fetch_all(url, false).await;
+        };
+        let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+        let mut out = Vec::new();
+        loop {
+            let chunk = JsFuture::from(reader.read())
+                .await
+                .map_err(|e| format!("download of {url} broke off: {}", js_error(e)))?;
+            let done = Reflect::get(&chunk, &"done".into())
+                .map(|d| d.is_truthy())
+                .unwrap_or(true);
+            if done {
+                break;
+            }
+            let value: Uint8Array = Reflect::get(&chunk, &"value".into())
+                .map_err(js_error)?
+                .unchecked_into();
+            let start = out.len();
+            out.resize(start + value.length() as usize, 0);
+            value.copy_to(&mut out[start..]);
+            self.loaded += u64::from(value.length());
+            let now = js_sys::Date::now();
+            if now - self.reported > 100.0 {
+                self.reported = now;
+                super::post(&Response::Progress {
+                    loaded: self.loaded,
+                    total: self.total,
+                });
+            }
+        }
+        super::post(&Response::Progress {
+            loaded: self.loaded,
+            total: self.total,
+        });
+        Ok(out)
+    }
+}
+
+/// Gives the event loop a turn (so queued messages are handled between searches).
+pub(crate) async fn yield_now() {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = super::scope().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 0);
+    });
+    let _ = JsFuture::from(promise).await;
+}
