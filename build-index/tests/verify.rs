@@ -1,0 +1,146 @@
+//! `build-index verify` checks a deployed site against its manifest: it accepts a fresh build
+//! and names every file that is damaged, truncated or missing (and `search` refuses to rank
+//! with damaged files).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{Build, Site, folder_catalogue, tempdir, verify};
+
+/// Builds the eight emoji of the committed folder catalogue into `dir/site`.
+fn built_site(dir: &Path) -> PathBuf {
+    let out = dir.join("site");
+    Build::new(&folder_catalogue().join("emoji"), &out, &dir.join("cache"))
+        .run()
+        .expect(0);
+    out
+}
+
+#[test]
+fn verify_accepts_a_fresh_build_and_counts_its_files() {
+    let tmp = tempdir();
+    let out = built_site(tmp.path());
+    let site = Site::open(&out);
+    let files = site.manifest.files.all().len();
+    // 3 encoder files, vectors, catalog, 1 metadata chunk, 8 thumbnails.
+    assert_eq!(files, 14);
+    let run = verify(&out);
+    run.expect_code(0);
+    assert!(
+        run.stdout
+            .starts_with(&format!("ok: {files} files match manifest"))
+            && run.stdout.contains(&site.manifest.build_id),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn verify_names_the_vectors_file_when_one_byte_is_flipped() {
+    let tmp = tempdir();
+    let out = built_site(tmp.path());
+    let site = Site::open(&out);
+    let vectors = site.manifest.files.vectors.path.clone();
+    let path = out.join(&vectors);
+    let mut bytes = std::fs::read(&path).expect("vectors");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, &bytes).expect("write");
+
+    let run = verify(&out);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "bad: {vectors}: content does not match the manifest's SHA-256"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "1 of {} files are missing or damaged",
+            site.manifest.files.all().len()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty(), "no \"ok\": {}", run.stdout);
+
+    // The page's loader refuses it too: `search` reads the site as the page does.
+    let search = common::run([
+        "search".as_ref(),
+        "--site".as_ref(),
+        out.as_os_str(),
+        "--text".as_ref(),
+        "a cat".as_ref(),
+    ]);
+    search.expect_code(1);
+    assert!(search.stderr.contains(&vectors), "{}", search.stderr);
+}
+
+#[test]
+fn verify_names_a_deleted_thumbnail_and_a_truncated_metadata_chunk() {
+    let tmp = tempdir();
+    let out = built_site(tmp.path());
+    let site = Site::open(&out);
+    let thumb = site.manifest.files.thumbnails[3].path.clone();
+    std::fs::remove_file(out.join(&thumb)).expect("delete thumbnail");
+
+    let run = verify(&out);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(&format!("bad: {thumb}: ")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("bad: ").count(),
+        1,
+        "only that file is named: {}",
+        run.stderr
+    );
+
+    let chunk = site.manifest.files.metadata[0].file.clone();
+    let path = out.join(&chunk.path);
+    let bytes = std::fs::read(&path).expect("chunk");
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).expect("truncate");
+    let run = verify(&out);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "bad: {}: {} bytes, the manifest says {}",
+            chunk.path,
+            chunk.size - 10,
+            chunk.size
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("bad: {thumb}: ")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("2 of 14 files are missing or damaged"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn verify_fails_on_a_folder_that_is_not_a_site() {
+    let tmp = tempdir();
+    let run = verify(tmp.path());
+    run.expect_code(1);
+    assert!(run.stderr.contains("manifest.json"), "{}", run.stderr);
+    std::fs::write(tmp.path().join("manifest.json"), b"{\"format\": \"other\"}").expect("write");
+    let run = verify(tmp.path());
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("not a vitrine index manifest"),
+        "{}",
+        run.stderr
+    );
+}
