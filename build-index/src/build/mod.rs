@@ -281,8 +281,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         skipped: report.skipped.len(),
         fingerprint: &fingerprint,
     };
-    let summary = site.write(&indexed)?;
+    // The report describes the rows, so it is written even if a check below stops the build.
     write_report(&report)?;
+    let summary = site.write(&indexed)?;
     note(&format!(
         "indexed {} of {} rows ({} embedded, {} from cache, {} skipped); recall@10 {:.4}; build {} in {}",
         report.indexed,

@@ -169,7 +169,7 @@ impl Site<'_> {
             version: FORMAT_VERSION,
             build_id: String::new(),
             model: ModelInfo {
-                id: ckpt.source.clone(),
+                id: ckpt.name(),
                 fingerprint: self.fingerprint[..16].to_string(),
                 dim: vectors.dim() as u32,
                 max_tokens: text.max_len() as u32,

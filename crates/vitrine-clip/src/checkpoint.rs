@@ -88,6 +88,19 @@ impl Checkpoint {
         })
     }
 
+    /// A name for the model that is safe to publish: the hub id, or a local folder's own name
+    /// (never the path, which would leak the machine's layout and vary between checkouts).
+    pub fn name(&self) -> String {
+        let local = Path::new(&self.source);
+        if local.is_dir() {
+            let canonical = local.canonicalize().unwrap_or_else(|_| local.to_path_buf());
+            if let Some(n) = canonical.file_name() {
+                return n.to_string_lossy().into_owned();
+            }
+        }
+        self.source.clone()
+    }
+
     /// A `VarBuilder` over all weights, converting f16/bf16 to f32.
     pub fn var_builder(&self) -> Result<VarBuilder<'static>> {
         let device = Device::Cpu;
