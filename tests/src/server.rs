@@ -1,19 +1,23 @@
 //! A static file server for the built site: the MIME types browsers insist on (`application/wasm`
 //! for streaming compilation), immutable caching for content-hashed names, `no-cache` for the
 //! rest. Used by `./dev demo` and by the browser tests, which stop it to cut the network.
+//!
+//! Plain HTTP/1.1 over `std::net`, one thread per connection and `Connection: close` on every
+//! answer: with no idle kept-alive connections, [`Serving::stop`] really cuts the network (a
+//! browser's next request is refused instead of waiting forever on an open connection).
 
-use std::net::SocketAddr;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tiny_http::{Header, Response, Server};
 
 /// A running server; stops when dropped.
 pub struct Serving {
-    server: Arc<Server>,
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
@@ -34,8 +38,9 @@ impl Serving {
     /// Stops serving; the port refuses connections afterwards.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.server.unblock();
         if let Some(t) = self.thread.take() {
+            // Wakes the accept loop, which then closes the listening socket.
+            let _ = TcpStream::connect(self.addr);
             let _ = t.join();
         }
     }
@@ -114,41 +119,29 @@ fn percent_decode(s: &str) -> String {
 
 /// Serves `root` on `addr` (port 0 picks a free port) in a background thread.
 pub fn serve(root: &Path, addr: &str) -> Result<Serving> {
-    let server =
-        Arc::new(Server::http(addr).map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?);
-    let addr = server.server_addr().to_ip().context("not an IP address")?;
+    let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let addr = listener.local_addr()?;
     let stop = Arc::new(AtomicBool::new(false));
     let requests = Arc::new(AtomicUsize::new(0));
-    let root = root.to_path_buf();
+    let root = Arc::new(root.to_path_buf());
     let thread = {
-        let (server, stop, requests) = (server.clone(), stop.clone(), requests.clone());
+        let (stop, requests) = (stop.clone(), requests.clone());
         std::thread::spawn(move || {
-            for req in server.incoming_requests() {
+            for conn in listener.incoming() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                requests.fetch_add(1, Ordering::Relaxed);
-                let _ = match resolve(&root, req.url())
-                    .and_then(|p| std::fs::read(&p).ok().map(|b| (p, b)))
-                {
-                    Some((path, body)) => {
-                        let cache = if hashed(&path) {
-                            "public, max-age=31536000, immutable"
-                        } else {
-                            "no-cache"
-                        };
-                        let resp = Response::from_data(body)
-                            .with_header(header("Content-Type", mime(&path)))
-                            .with_header(header("Cache-Control", cache));
-                        req.respond(resp)
+                let Ok(conn) = conn else { continue };
+                let (root, requests) = (root.clone(), requests.clone());
+                std::thread::spawn(move || {
+                    if answer(&root, conn).is_ok() {
+                        requests.fetch_add(1, Ordering::Relaxed);
                     }
-                    None => req.respond(Response::from_string("not found").with_status_code(404)),
-                };
+                });
             }
         })
     };
     Ok(Serving {
-        server,
         addr,
         stop,
         requests,
@@ -156,13 +149,76 @@ pub fn serve(root: &Path, addr: &str) -> Result<Serving> {
     })
 }
 
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header is valid")
+/// Reads one request from `conn` and answers it.
+fn answer(root: &Path, conn: TcpStream) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    // The headers do not matter: no bodies, no ranges, no conditional requests.
+    let mut header = String::new();
+    while reader.read_line(&mut header)? > 2 {
+        header.clear();
+    }
+    let (status, content_type, cache, body) = if method != "GET" && method != "HEAD" {
+        (
+            "405 Method Not Allowed",
+            "text/plain",
+            "no-store",
+            b"GET only".to_vec(),
+        )
+    } else {
+        match resolve(root, target).and_then(|p| std::fs::read(&p).ok().map(|b| (p, b))) {
+            Some((path, body)) => {
+                let cache = if hashed(&path) {
+                    "public, max-age=31536000, immutable"
+                } else {
+                    "no-cache"
+                };
+                ("200 OK", mime(&path), cache, body)
+            }
+            None => (
+                "404 Not Found",
+                "text/plain",
+                "no-store",
+                b"not found".to_vec(),
+            ),
+        }
+    };
+    let mut out = std::io::BufWriter::new(conn);
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: {cache}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    if method != "HEAD" {
+        out.write_all(&body)?;
+    }
+    out.flush()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serves_files_and_a_stopped_server_refuses_connections() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "hi").unwrap();
+        let mut serving = serve(dir.path(), "127.0.0.1:0").unwrap();
+        let url = serving.url();
+        let body = ureq::get(&url).call().unwrap().into_string().unwrap();
+        assert_eq!(body, "hi");
+        let missing = ureq::get(&format!("{url}nope.js")).call();
+        assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
+        serving.stop();
+        let addr = url.trim_start_matches("http://").trim_end_matches('/');
+        assert!(TcpStream::connect(addr).is_err(), "still listening");
+        assert_eq!(serving.requests(), 2);
+    }
 
     #[test]
     fn hashed_names_and_paths_resolve_safely() {

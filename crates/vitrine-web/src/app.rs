@@ -27,8 +27,13 @@ pub fn App() -> impl IntoView {
     offline::register();
     let bridge = Bridge::start(url_state::index_base(), offline::keep);
 
+    // Whether typing made the current history entry: more typing replaces it, while the first
+    // typed search after any other gets an entry of its own, so Back returns to the earlier one.
+    let typed_entry = StoredValue::new(false);
+
     // Back and forward restore the search of that history entry.
     let listener = window_event_listener(leptos::ev::popstate, move |_| {
+        typed_entry.set_value(false);
         let s = url_state::read();
         draft.set(s.q.clone());
         state.set(s);
@@ -55,12 +60,17 @@ pub fn App() -> impl IntoView {
         }
     });
 
-    let on_commit = Callback::new(move |(text, push): (String, bool)| {
+    let on_commit = Callback::new(move |(text, enter): (String, bool)| {
         state.update(|s| {
             s.q = text;
             s.like = None;
         });
-        url_state::write(&state.get_untracked(), push);
+        let wrote = url_state::write(&state.get_untracked(), !typed_entry.get_value());
+        if enter {
+            typed_entry.set_value(false);
+        } else if wrote {
+            typed_entry.set_value(true);
+        }
     });
     let on_like = Callback::new(move |id: String| {
         draft.set(String::new());
@@ -68,6 +78,7 @@ pub fn App() -> impl IntoView {
             s.like = Some(id);
             s.q.clear();
         });
+        typed_entry.set_value(false);
         url_state::write(&state.get_untracked(), true);
         if let Some(w) = web_sys::window() {
             w.scroll_to_with_x_and_y(0.0, 0.0);
@@ -80,10 +91,12 @@ pub fn App() -> impl IntoView {
             }
             None => s.facets.push(pair),
         });
+        typed_entry.set_value(false);
         url_state::write(&state.get_untracked(), true);
     });
     let clear_like = move |_| {
         state.update(|s| s.like = None);
+        typed_entry.set_value(false);
         url_state::write(&state.get_untracked(), true);
     };
 

@@ -65,27 +65,32 @@ pub fn read() -> UrlState {
 }
 
 /// Puts `state` in the address bar: a new history entry (`push`) or in place of the current one.
-pub fn write(state: &UrlState, push: bool) {
+/// Returns whether the address changed (it is left alone when it already shows `state`).
+pub fn write(state: &UrlState, push: bool) -> bool {
     let Some(window) = web_sys::window() else {
-        return;
+        return false;
     };
     let Ok(href) = window.location().href() else {
-        return;
+        return false;
     };
-    let Ok(url) = Url::new(&href) else { return };
+    let Ok(url) = Url::new(&href) else {
+        return false;
+    };
     let search = state.to_search();
     if url.search() == search {
-        return;
+        return false;
     }
     url.set_search(&search);
     let target: String = url.href();
-    if let Ok(history) = window.history() {
-        let _ = if push {
-            history.push_state_with_url(&JsValue::NULL, "", Some(&target))
-        } else {
-            history.replace_state_with_url(&JsValue::NULL, "", Some(&target))
-        };
-    }
+    let Ok(history) = window.history() else {
+        return false;
+    };
+    let done = if push {
+        history.push_state_with_url(&JsValue::NULL, "", Some(&target))
+    } else {
+        history.replace_state_with_url(&JsValue::NULL, "", Some(&target))
+    };
+    done.is_ok()
 }
 
 /// The absolute URL of the index folder: `search/` beside the page.

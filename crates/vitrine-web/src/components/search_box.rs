@@ -1,5 +1,6 @@
-//! The search box: searches as you type (debounced, replacing the history entry) and on Enter (a
-//! new history entry); ArrowDown moves to the results. The help popover explains query arithmetic.
+//! The search box: searches as you type (debounced; one history entry per run of typing) and on
+//! Enter (which ends the run: more typing makes a new entry); ArrowDown moves to the results. The
+//! help popover explains query arithmetic.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ const DEBOUNCE: Duration = Duration::from_millis(250);
 pub fn SearchBox(
     /// The text in the box.
     draft: RwSignal<String>,
-    /// Commits a query; `true` adds a history entry.
+    /// Commits a query; `true` for Enter, `false` for a pause in typing.
     on_commit: Callback<(String, bool)>,
     /// Lets others focus the box (Escape from the results).
     input_ref: NodeRef<Input>,

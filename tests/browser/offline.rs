@@ -1,0 +1,252 @@
+//! Deployment and offline behaviour: after one visit the service worker serves the page and the
+//! index with the network gone; a redeployed index is picked up on the next load and never mixed
+//! with the old one; the site works under a sub-path.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, ensure};
+use serde_json::Value;
+use vitrine_e2e::page::{cached_urls, sw_controls, wait_ready, wait_top};
+use vitrine_e2e::site::{Catalogue, Site, encode};
+use vitrine_e2e::webdriver::Browser;
+
+/// Every file of the index the page needs to search (thumbnails are cached as they are seen).
+fn core_files(manifest: &Value) -> Vec<String> {
+    let f = &manifest["files"];
+    let mut refs = vec![
+        &f["vectors"],
+        &f["catalog"],
+        &f["encoder"]["config"],
+        &f["encoder"]["weights"],
+        &f["encoder"]["tokenizer"],
+    ];
+    refs.extend(
+        f["metadata"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| &m["file"]),
+    );
+    let mut paths: Vec<String> = refs
+        .into_iter()
+        .filter_map(|r| r["path"].as_str().map(str::to_string))
+        .collect();
+    paths.push("manifest.json".into());
+    paths
+}
+
+/// Waits until the service worker controls the page and its cache holds the page and `files`
+/// (URLs relative to the page).
+fn wait_cached(browser: &Browser, page: &str, files: &[String]) -> Result<()> {
+    browser.wait_until(
+        "the service worker to control the page",
+        Duration::from_secs(30),
+        || Ok(sw_controls(browser)?.then_some(())),
+    )?;
+    let mut wanted = vec![page.to_string()];
+    wanted.extend(files.iter().map(|f| format!("{page}{f}")));
+    browser.wait_until(
+        "the offline cache to hold the page and the index",
+        Duration::from_secs(60),
+        || {
+            let cached = cached_urls(browser)?;
+            let missing: Vec<&String> = wanted.iter().filter(|u| !cached.contains(u)).collect();
+            if missing.is_empty() {
+                Ok(Some(()))
+            } else {
+                Err(anyhow!("not cached yet: {missing:?}"))
+            }
+        },
+    )
+}
+
+fn shell_files(site: &Site) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(site.page_dir())? {
+        let e = e?;
+        if e.file_type()?.is_file() {
+            files.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(files)
+}
+
+#[test]
+fn search_works_offline_after_one_visit() -> Result<()> {
+    let catalogue = Catalogue::standard()?;
+    let site = Site::build(&catalogue, &[])?;
+    let mut server = site.serve()?;
+    let browser = Browser::start()?;
+    let page = site.page_url(&server, "");
+    let (q1, q2) = ("a cat", "red apple");
+    let (ids1, ids2) = (
+        site.cli_search(&["--text", q1, "-k", "10"])?,
+        site.cli_search(&["--text", q2, "-k", "10"])?,
+    );
+    browser.goto(&format!("{page}?q={}", encode(q1)))?;
+    wait_ready(&browser)?;
+    wait_top(&browser, q1, &ids1)?;
+    let mut files: Vec<String> = shell_files(&site)?
+        .into_iter()
+        .filter(|f| f != "index.html" && f != "sw.js")
+        .collect();
+    files.extend(
+        core_files(&site.manifest()?)
+            .iter()
+            .map(|f| format!("search/{f}")),
+    );
+    wait_cached(&browser, &page, &files)?;
+
+    server.stop();
+    ensure!(
+        ureq::get(&page).call().is_err(),
+        "the server still answers after stop()"
+    );
+    browser.reload()?;
+    let status = wait_ready(&browser)?;
+    let items = format!("{} items", catalogue.rows.len());
+    ensure!(
+        status.contains(&items),
+        "offline status: {status:?}, expected {items}"
+    );
+    wait_top(&browser, &format!("{q1} offline"), &ids1)?;
+    // A search never made online works too: the whole index is on the device.
+    browser.goto(&format!("{page}?q={}", encode(q2)))?;
+    wait_ready(&browser)?;
+    wait_top(&browser, &format!("{q2} offline"), &ids2)?;
+    Ok(())
+}
+
+#[test]
+fn redeploy_is_used_on_reload_and_old_files_leave_the_cache() -> Result<()> {
+    let old = Catalogue::standard()?;
+    let mut site = Site::build(&old, &[])?;
+    let server = site.serve()?;
+    let browser = Browser::start()?;
+    let page = site.page_url(&server, "");
+    let query = "a cat";
+    let old_manifest = site.manifest()?;
+    browser.goto(&format!("{page}?q={}", encode(query)))?;
+    let status = wait_ready(&browser)?;
+    ensure!(
+        status.contains(&format!("{} items", old.rows.len())),
+        "status {status:?}"
+    );
+    wait_top(
+        &browser,
+        query,
+        &site.cli_search(&["--text", query, "-k", "10"])?,
+    )?;
+    let old_files: Vec<String> = core_files(&old_manifest)
+        .iter()
+        .map(|f| format!("search/{f}"))
+        .collect();
+    wait_cached(&browser, &page, &old_files)?;
+
+    // Redeploy: drop ten items, add one under a new id (an image of a dropped item).
+    let mut new = old.clone();
+    let dropped: Vec<Value> = new.rows.drain(..10).collect();
+    let mut added = dropped[0].clone();
+    added["id"] = "new-item".into();
+    added["title"] = "Brand new".into();
+    new.rows.push(added);
+    site.rebuild(&new, &[])?;
+    let new_manifest = site.manifest()?;
+    ensure!(
+        new_manifest["build_id"] != old_manifest["build_id"],
+        "the rebuild kept the build id"
+    );
+    let expected = site.cli_search(&["--text", query, "-k", "48"])?;
+    ensure!(expected.len() == new.rows.len(), "CLI: {expected:?}");
+
+    browser.reload()?;
+    let want = format!("{} items", new.rows.len());
+    let status = browser.wait_until(
+        &format!("the status to say {want:?}"),
+        Duration::from_secs(60),
+        || {
+            let status = wait_ready(&browser)?;
+            Ok(status.contains(&want).then_some(status))
+        },
+    )?;
+    // The whole list is the new build's: no dropped item, the new one present, same order.
+    let ids = wait_top(&browser, "after the redeploy", &expected)?;
+    ensure!(
+        ids == expected,
+        "the page shows {ids:?}, the new build ranks {expected:?} ({status})"
+    );
+    ensure!(
+        ids.iter().any(|i| i == "new-item"),
+        "no new item in {ids:?}"
+    );
+    let gone: Vec<String> = dropped
+        .iter()
+        .filter_map(|r| r["id"].as_str().map(str::to_string))
+        .collect();
+    ensure!(
+        !ids.iter().any(|i| gone.contains(i)),
+        "a dropped item is shown: {ids:?}"
+    );
+
+    // The service worker caches the new build and lets the old index files go.
+    let new_files: Vec<String> = core_files(&new_manifest)
+        .iter()
+        .map(|f| format!("search/{f}"))
+        .collect();
+    wait_cached(&browser, &page, &new_files)?;
+    let stale: Vec<String> = old_files
+        .iter()
+        .filter(|f| !new_files.contains(f))
+        .map(|f| format!("{page}{f}"))
+        .collect();
+    ensure!(!stale.is_empty(), "the builds share every file");
+    browser.wait_until(
+        "the old build's files to leave the cache",
+        Duration::from_secs(30),
+        || {
+            let cached = cached_urls(&browser)?;
+            let left: Vec<&String> = stale.iter().filter(|u| cached.contains(u)).collect();
+            if left.is_empty() {
+                Ok(Some(()))
+            } else {
+                Err(anyhow!("still cached: {left:?}"))
+            }
+        },
+    )?;
+    Ok(())
+}
+
+#[test]
+fn site_under_a_sub_path_works() -> Result<()> {
+    let site = Site::build_at("shop/search/", &Catalogue::standard()?, &[])?;
+    let server = site.serve()?;
+    let browser = Browser::start()?;
+    let query = "hat";
+    let page = site.page_url(&server, &format!("?q={query}"));
+    ensure!(page.contains("/shop/search/?q="), "{page}");
+    browser.goto(&page)?;
+    wait_ready(&browser)?;
+    wait_top(
+        &browser,
+        "under /shop/search/",
+        &site.cli_search(&["--text", query, "-k", "10"])?,
+    )?;
+    // The first thumbnail loads from the sub-path too.
+    let src = browser.wait_until(
+        "the first thumbnail to load",
+        Duration::from_secs(20),
+        || {
+            let v = browser.execute(
+                "const i = document.querySelector('[data-testid=result] img');\
+             return i && i.complete && i.naturalWidth > 0 ? i.src : null;",
+                vec![],
+            )?;
+            Ok(v.as_str().map(str::to_string))
+        },
+    )?;
+    ensure!(
+        src.contains("/shop/search/search/thumbs/"),
+        "thumbnail from {src}"
+    );
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! Hostile or broken input: catalogue text is shown as text, never run as HTML; only web links
+//! become links; a damaged index file stops the page with a clear error instead of wrong results.
+
+use anyhow::{Result, ensure};
+use vitrine_e2e::page::{SEARCH_TIMEOUT, result_ids, wait_error, wait_ready, wait_top};
+use vitrine_e2e::site::{Catalogue, Site, XSS_TITLE, encode};
+use vitrine_e2e::webdriver::Browser;
+
+/// Installed before the page's own scripts: records alerts and Content-Security-Policy
+/// violations (an injected `onerror=` handler would be one).
+const SPY: &str = "window.__alerted = undefined; window.__csp = [];\
+    window.alert = (m) => { window.__alerted = String(m); };\
+    document.addEventListener('securitypolicyviolation',\
+        (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));";
+
+#[test]
+fn html_in_titles_is_shown_as_text() -> Result<()> {
+    let catalogue = Catalogue::standard()?;
+    let xss = catalogue
+        .id_titled(XSS_TITLE)
+        .ok_or_else(|| anyhow::anyhow!("the test catalogue has no row titled {XSS_TITLE:?}"))?;
+    let site = Site::build(&catalogue, &[])?;
+    let server = site.serve()?;
+    let browser = Browser::start()?;
+    browser.on_new_document(SPY)?;
+    // "More like this" of the row puts it first; every title of the catalogue is on the page.
+    browser.goto(&site.page_url(&server, &format!("?like={}", encode(&xss))))?;
+    wait_ready(&browser)?;
+    let expected = site.cli_search(&["--like", &xss, "-k", "10"])?;
+    wait_top(&browser, "the XSS row's neighbours", &expected)?;
+
+    let card = browser.find(&format!("[data-testid=result][data-id=\"{xss}\"]"))?;
+    let title = card.find(".title")?.prop("textContent")?;
+    ensure!(
+        title == XSS_TITLE,
+        "the title reads {title}, not the raw {XSS_TITLE:?}"
+    );
+    let injected = browser.execute(
+        "return document.querySelectorAll('main img[src=\"x\"], main img:not([src^=\"search/\"]),\
+         [data-testid=result] .title *').length;",
+        vec![],
+    )?;
+    ensure!(
+        injected == 0,
+        "{injected} injected element(s) in the results"
+    );
+    let spy = browser.execute("return [window.__alerted ?? null, window.__csp];", vec![])?;
+    ensure!(spy[0].is_null(), "alert() ran with {}", spy[0]);
+    ensure!(
+        spy[1].as_array().is_some_and(Vec::is_empty),
+        "Content-Security-Policy violations: {}",
+        spy[1]
+    );
+
+    // Non-Latin titles come through intact too.
+    let titles = browser.execute(
+        "return Array.from(document.querySelectorAll('[data-testid=result] .title'), t => t.textContent);",
+        vec![],
+    )?;
+    let shown: Vec<&str> = titles
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str())
+        .collect();
+    for row in &catalogue.rows {
+        let t = row["title"].as_str().unwrap_or_default();
+        if !t.is_ascii()
+            && result_ids(&browser)?
+                .iter()
+                .any(|i| row["id"] == i.as_str())
+        {
+            ensure!(
+                shown.contains(&t),
+                "{t:?} is not shown as is among {shown:?}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn corrupted_vectors_file_shows_the_error_state() -> Result<()> {
+    let site = Site::build(&Catalogue::standard()?, &[])?;
+    let manifest = site.manifest()?;
+    let vectors = manifest["files"]["vectors"]["path"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("no vectors file in the manifest"))?
+        .to_string();
+    let path = site.index_dir().join(&vectors);
+    let mut bytes = std::fs::read(&path)?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&path, &bytes)?;
+
+    let server = site.serve()?;
+    let browser = Browser::start()?;
+    browser.goto(&site.page_url(&server, "?q=cat"))?;
+    let message = wait_error(&browser)?;
+    ensure!(
+        message.contains(&vectors) && message.contains("SHA-256"),
+        "the error does not name {vectors} and its SHA-256: {message:?}"
+    );
+    ensure!(
+        result_ids(&browser)?.is_empty(),
+        "results are shown from a damaged index"
+    );
+    Ok(())
+}
+
+#[test]
+fn only_web_links_become_product_links_and_prices_show() -> Result<()> {
+    let mut catalogue = Catalogue::standard()?;
+    // Every third row has a price and an https link (see `Catalogue::standard`); one more row
+    // gets a `javascript:` link, which must not become a link.
+    let evil = catalogue
+        .rows
+        .iter()
+        .position(|r| r.get("link").is_none())
+        .ok_or_else(|| anyhow::anyhow!("every row has a link"))?;
+    catalogue.rows[evil]["link"] = "javascript:alert(1)".into();
+    let site = Site::build(&catalogue, &[])?;
+    let server = site.serve()?;
+    let browser = Browser::start()?;
+    browser.on_new_document(SPY)?;
+    browser.goto(&site.page_url(&server, "?q=thing"))?;
+    wait_ready(&browser)?;
+    // K = 48 exceeds the catalogue: every item is on the page.
+    browser.wait_until("every item to show", SEARCH_TIMEOUT, || {
+        Ok((result_ids(&browser)?.len() == catalogue.rows.len()).then_some(()))
+    })?;
+    let cards = browser.execute(
+        "return Array.from(document.querySelectorAll('[data-testid=result]'), c => {\
+           const a = c.querySelector('a.product'); const p = c.querySelector('.price');\
+           return [c.dataset.id, a ? a.getAttribute('href') : null, p ? p.textContent : null];\
+         });",
+        vec![],
+    )?;
+    for card in cards.as_array().into_iter().flatten() {
+        let id = card[0].as_str().unwrap_or_default();
+        let row = catalogue
+            .rows
+            .iter()
+            .find(|r| r["id"] == id)
+            .ok_or_else(|| anyhow::anyhow!("the page shows an unknown id {id}"))?;
+        let link = row["link"].as_str().filter(|l| l.starts_with("https://"));
+        ensure!(
+            card[1].as_str() == link,
+            "{id}: link {}, the catalogue has {}",
+            card[1],
+            row["link"]
+        );
+        ensure!(
+            card[2] == row["price"],
+            "{id}: price {}, the catalogue has {}",
+            card[2],
+            row["price"]
+        );
+    }
+    let spy = browser.execute("return window.__alerted ?? null;", vec![])?;
+    ensure!(spy.is_null(), "alert() ran with {spy}");
+    Ok(())
+}
