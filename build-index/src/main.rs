@@ -14,6 +14,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// glibc hands the model's large activations back to the kernel after every layer and pays page
+/// faults to get them again; mimalloc keeps them (text encode 25.8 → 21.8 ms, see README).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Builds and checks vitrine's static, server-free CLIP search index.
 #[derive(Parser)]
 #[command(name = "build-index", version, about)]

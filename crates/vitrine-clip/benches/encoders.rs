@@ -4,6 +4,12 @@
 
 #![allow(missing_docs)]
 
+// As in build-index: glibc returns big tensors' memory to the kernel and takes page faults
+// to get it back on every layer; mimalloc keeps it.
+#[cfg(not(target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(not(target_arch = "wasm32"))]
 mod native {
     use candle_core::{DType, Device, Tensor};

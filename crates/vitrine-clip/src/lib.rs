@@ -3,6 +3,7 @@
 //! `get_image_features`. Compiles for the host (`build-index`) and `wasm32` (the page's text path).
 
 mod config;
+mod fast;
 mod preprocess;
 mod resample;
 pub mod synthetic;

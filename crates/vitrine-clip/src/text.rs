@@ -4,10 +4,10 @@
 //! wasted work), a batch is padded with `<|endoftext|>` and pooled per row.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Embedding, LayerNorm, VarBuilder};
 
 use crate::config::{ClipConfig, TextConfig};
-use crate::transformer::{Encoder, causal_mask, layer_norm};
+use crate::transformer::{Encoder, Linear, causal_mask, layer_norm};
 use crate::{Error, Result};
 
 /// `text_model`: embeddings, encoder, final layer norm.
@@ -72,7 +72,7 @@ impl TextEncoder {
         let logit_scale = read_logit_scale(&vb)?;
         Ok(Self {
             transformer,
-            projection: Linear::new(projection, None),
+            projection: Linear::new(&projection, None)?,
             logit_scale,
             config: c.clone(),
             projection_dim: config.projection_dim,

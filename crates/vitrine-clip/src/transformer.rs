@@ -4,7 +4,7 @@
 //! the config (candle fixes 1e-5 and QuickGELU), and q/k/v are fused into one matmul for speed.
 
 use candle_core::{D, Module, Result, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
 
 use crate::config::{Activation, EncoderConfig};
 
@@ -15,17 +15,58 @@ pub(crate) fn layer_norm(size: usize, eps: f64, vb: VarBuilder) -> Result<LayerN
     Ok(LayerNorm::new(weight, bias, eps))
 }
 
+/// A linear layer. PyTorch stores the weight `[out, in]`; it is kept transposed and contiguous
+/// (`[in, out]`), which makes the matmul of a few rows (a text query) about 1.5x faster than
+/// multiplying by a transposed view, and flattens the batch so there is one matmul per layer.
+#[derive(Debug, Clone)]
+pub(crate) struct Linear {
+    weight_t: Tensor,
+    bias: Option<Tensor>,
+}
+
+impl Linear {
+    /// From a PyTorch-layout `[out, in]` weight.
+    pub(crate) fn new(weight: &Tensor, bias: Option<Tensor>) -> Result<Self> {
+        Ok(Self {
+            weight_t: weight.t()?.contiguous()?,
+            bias,
+        })
+    }
+
+    /// `[out]` rows of the weight as stored by PyTorch, for fusing layers.
+    fn weight(&self) -> Result<Tensor> {
+        self.weight_t.t()
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let dims = xs.dims().to_vec();
+        let inner = dims[dims.len() - 1];
+        let rows = xs.elem_count() / inner;
+        let out = xs.reshape((rows, inner))?.matmul(&self.weight_t)?;
+        let out = match &self.bias {
+            Some(b) => out.broadcast_add(b)?,
+            None => out,
+        };
+        let mut shape = dims;
+        let last = shape.len() - 1;
+        shape[last] = self.weight_t.dim(1)?;
+        out.reshape(shape)
+    }
+}
+
 /// A linear layer with bias, `[out, in]` weight as PyTorch stores it.
 pub(crate) fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     let weight = vb.get((out_dim, in_dim), "weight")?;
     let bias = vb.get(out_dim, "bias")?;
-    Ok(Linear::new(weight, Some(bias)))
+    Linear::new(&weight, Some(bias))
 }
 
 impl Module for Activation {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
         match self {
-            Self::QuickGelu => xs * candle_nn::ops::sigmoid(&(xs * 1.702f64)?)?,
+            Self::QuickGelu => crate::fast::quick_gelu(xs),
             Self::Gelu => xs.gelu_erf(),
         }
     }
@@ -47,12 +88,12 @@ impl Attention {
         let q = linear(d, d, vb.pp("q_proj"))?;
         let k = linear(d, d, vb.pp("k_proj"))?;
         let v = linear(d, d, vb.pp("v_proj"))?;
-        let bias = |l: &Linear| l.bias().cloned().expect("linear() always loads a bias");
-        let weight = Tensor::cat(&[q.weight(), k.weight(), v.weight()], 0)?;
+        let bias = |l: &Linear| l.bias.clone().expect("linear() always loads a bias");
+        let weight = Tensor::cat(&[q.weight()?, k.weight()?, v.weight()?], 0)?;
         let bias = Tensor::cat(&[bias(&q), bias(&k), bias(&v)], 0)?;
         let head_dim = d / c.num_attention_heads;
         Ok(Self {
-            qkv_proj: Linear::new(weight, Some(bias)),
+            qkv_proj: Linear::new(&weight, Some(bias))?,
             out_proj: linear(d, d, vb.pp("out_proj"))?,
             num_heads: c.num_attention_heads,
             head_dim,

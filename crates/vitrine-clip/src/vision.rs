@@ -3,11 +3,11 @@
 //! over the image's patches (the same sums as the convolution, without im2col's copies).
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{LayerNorm, Linear, VarBuilder};
+use candle_nn::{LayerNorm, VarBuilder};
 
 use crate::Result;
 use crate::config::{ClipConfig, VisionConfig};
-use crate::transformer::{Encoder, layer_norm};
+use crate::transformer::{Encoder, Linear, layer_norm};
 
 /// `vision_model`: patch + class + position embeddings, pre-norm, encoder, post-norm of the class token.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ impl ImageEncoder {
             .get((config.projection_dim, c.encoder.hidden_size), "weight")?;
         Ok(Self {
             transformer,
-            projection: Linear::new(projection, None),
+            projection: Linear::new(&projection, None)?,
             device: vb.device().clone(),
         })
     }
