@@ -34,20 +34,6 @@ pub(crate) struct Site<'a> {
     pub(crate) fingerprint: &'a str,
 }
 
-/// Links that are safe in an `href`: http(s) URLs or relative paths, never `javascript:` and co.
-fn safe_link(link: &str) -> Option<String> {
-    let l = link.trim();
-    let scheme_end = l.find(':');
-    let path_start = l.find(['/', '?', '#']).unwrap_or(l.len());
-    match scheme_end {
-        Some(c) if c < path_start => {
-            let scheme = l[..c].to_ascii_lowercase();
-            (scheme == "http" || scheme == "https").then(|| l.to_string())
-        }
-        _ => (!l.is_empty()).then(|| l.to_string()),
-    }
-}
-
 impl Site<'_> {
     /// Computes, checks and writes everything; nothing is written if a check fails.
     pub(crate) fn write(&self, indexed: &[(&Row, Vec<f32>, Vec<u8>)]) -> Result<Summary> {
@@ -109,7 +95,7 @@ impl Site<'_> {
                 id: row.id.clone(),
                 title: row.title.clone(),
                 description: row.description.clone(),
-                link: row.link.as_deref().and_then(safe_link),
+                link: row.link.as_deref().and_then(vitrine_index::safe_link),
                 price: row.price.clone(),
                 thumbnail: Some(path),
                 facets,
@@ -198,23 +184,5 @@ impl Site<'_> {
             recall: recall.value,
             build_id: manifest.build_id,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_link;
-
-    #[test]
-    fn only_web_and_relative_links_are_kept() {
-        assert_eq!(
-            safe_link("https://shop.example/p/1").as_deref(),
-            Some("https://shop.example/p/1")
-        );
-        assert_eq!(safe_link("/p/1?x=a:b").as_deref(), Some("/p/1?x=a:b"));
-        assert_eq!(safe_link("javascript:alert(1)"), None);
-        assert_eq!(safe_link(" JavaScript:alert(1)"), None);
-        assert_eq!(safe_link("data:text/html,x"), None);
-        assert_eq!(safe_link(""), None);
     }
 }

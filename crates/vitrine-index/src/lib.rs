@@ -12,7 +12,7 @@ pub use manifest::{
     Chunk, EncoderFiles, FORMAT, FORMAT_VERSION, Facet, FileRef, Files, MANIFEST, Manifest,
     ModelInfo, Quantization, Recall, sha256_hex,
 };
-pub use metadata::{CHUNK_SIZE, Catalog, FacetValue, Item, MetadataChunk};
+pub use metadata::{CHUNK_SIZE, Catalog, FacetValue, Item, MetadataChunk, safe_link};
 pub use rank::{Hit, Query};
 pub use vectors::{Vectors, normalize};
 

@@ -63,6 +63,20 @@ impl MetadataChunk {
     }
 }
 
+/// A link as it may go into an `href`: http(s) URLs and relative paths, never `javascript:`,
+/// `data:` or other schemes. Used when writing the index and again when showing it.
+pub fn safe_link(link: &str) -> Option<String> {
+    let l = link.trim();
+    let path_start = l.find(['/', '?', '#']).unwrap_or(l.len());
+    match l.find(':') {
+        Some(c) if c < path_start => {
+            let scheme = l[..c].to_ascii_lowercase();
+            (scheme == "http" || scheme == "https").then(|| l.to_string())
+        }
+        _ => (!l.is_empty()).then(|| l.to_string()),
+    }
+}
+
 /// The catalog file: ids in catalogue order and facet label indices per item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Catalog {
@@ -90,5 +104,23 @@ impl Catalog {
     /// Catalogue position of an id.
     pub fn position(&self, id: &str) -> Option<usize> {
         self.ids.iter().position(|i| i == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_link;
+
+    #[test]
+    fn only_web_and_relative_links_are_kept() {
+        assert_eq!(
+            safe_link("https://shop.example/p/1").as_deref(),
+            Some("https://shop.example/p/1")
+        );
+        assert_eq!(safe_link("/p/1?x=a:b").as_deref(), Some("/p/1?x=a:b"));
+        assert_eq!(safe_link("javascript:alert(1)"), None);
+        assert_eq!(safe_link(" JavaScript:alert(1)"), None);
+        assert_eq!(safe_link("data:text/html,x"), None);
+        assert_eq!(safe_link(""), None);
     }
 }

@@ -195,7 +195,17 @@ async fn search(
             Some(c) => c,
             None => {
                 let r = &chunks[n].file;
-                let bytes = fetch::fetch_all(&format!("{base}{}", r.path), false).await?;
+                let bytes = fetch::fetch_all(&format!("{base}{}", r.path), false)
+                    .await
+                    .map_err(|e| {
+                        // Chunks are fetched as results need them: after a redeploy, a page
+                        // opened earlier finds its build's files gone.
+                        if e.contains("HTTP 404") {
+                            format!("the catalogue was updated since this page was opened; reload the page ({e})")
+                        } else {
+                            e
+                        }
+                    })?;
                 r.check(&bytes).map_err(|e| e.to_string())?;
                 let c = Rc::new(MetadataChunk::from_json(&bytes).map_err(|e| e.to_string())?);
                 state.borrow_mut().chunks.insert(n, c.clone());

@@ -51,17 +51,6 @@ fn neighbour(all: &[web_sys::HtmlElement], i: usize, key: &str) -> Option<usize>
     }
 }
 
-/// Only web and relative links go into `href`.
-fn safe_href(link: &str) -> Option<String> {
-    let l = link.trim();
-    let lower = l.to_ascii_lowercase();
-    let has_scheme = l
-        .find(':')
-        .is_some_and(|c| !l[..c].contains(['/', '?', '#']));
-    let ok = lower.starts_with("https://") || lower.starts_with("http://") || !has_scheme;
-    (ok && !l.is_empty()).then(|| l.to_string())
-}
-
 /// The results area for a resolved search.
 #[component]
 pub fn ResultGrid(
@@ -118,7 +107,8 @@ pub fn ResultGrid(
 fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
     let Found { score, item } = found;
     let id = item.id.clone();
-    let href = item.link.as_deref().and_then(safe_href);
+    // Checked again here: the page may be served an index from an older build-index.
+    let href = item.link.as_deref().and_then(vitrine_index::safe_link);
     let thumb = item.thumbnail.map(|t| format!("search/{t}"));
     let score_text = format!("{score:.3}");
     let hover = format!("similarity {score_text}");
@@ -158,22 +148,5 @@ fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
                 </button>
             </div>
         </li>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_href;
-
-    #[test]
-    fn hrefs_are_web_or_relative_only() {
-        assert_eq!(
-            safe_href("https://a.example/x").as_deref(),
-            Some("https://a.example/x")
-        );
-        assert_eq!(safe_href("/p?id=a:b").as_deref(), Some("/p?id=a:b"));
-        assert_eq!(safe_href("javascript:alert(1)"), None);
-        assert_eq!(safe_href("JAVASCRIPT:alert(1)"), None);
-        assert_eq!(safe_href("data:text/html,x"), None);
     }
 }
