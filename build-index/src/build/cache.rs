@@ -53,6 +53,9 @@ impl EmbeddingCache {
             .create(true)
             .open(&path)
             .with_context(|| format!("cannot open the embedding cache {}", path.display()))?;
+        // Builds of other sites may share this cache: one at a time checks or starts the file.
+        file.lock()
+            .with_context(|| format!("cannot lock the embedding cache {}", path.display()))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
         let record = 32 + 4 * dim;
@@ -71,10 +74,7 @@ impl EmbeddingCache {
                     .collect();
                 known.insert(hash, v);
             }
-            let whole = 12 + body.len() / record * record;
-            if whole != bytes.len() {
-                file.set_len(whole as u64)?;
-            }
+            cut_torn_tail(&file, record)?;
         } else {
             file.set_len(0)?;
             let mut header = MAGIC.to_vec();
@@ -82,6 +82,7 @@ impl EmbeddingCache {
             file.write_all(&header)?;
         }
         file.seek(SeekFrom::End(0))?;
+        file.unlock()?;
         Ok(Self {
             dim,
             known: Mutex::new(known),
@@ -94,7 +95,8 @@ impl EmbeddingCache {
         self.known.lock().ok()?.get(hash).cloned()
     }
 
-    /// Records new embeddings (appended in one write, so a kill never tears a record).
+    /// Records new embeddings (appended in one write, so a kill never tears a record; a torn tail
+    /// left by a kill mid-write is cut at the next open).
     pub(crate) fn put(&self, entries: &[(ImageHash, Vec<f32>)]) -> Result<()> {
         let mut buf = Vec::with_capacity(entries.len() * (32 + 4 * self.dim));
         for (hash, v) in entries {
@@ -113,9 +115,13 @@ impl EmbeddingCache {
             .file
             .lock()
             .map_err(|_| anyhow::anyhow!("cache lock poisoned"))?;
-        file.write_all(&buf)
-            .context("cannot write to the embedding cache")?;
-        file.flush()?;
+        // Appends are whole records; the lock keeps a sharing build from reading half of one.
+        file.lock().context("cannot lock the embedding cache")?;
+        let written = cut_torn_tail(&file, 32 + 4 * self.dim)
+            .and_then(|()| file.write_all(&buf))
+            .context("cannot write to the embedding cache");
+        file.unlock()?;
+        written?;
         drop(file);
         if let Ok(mut known) = self.known.lock() {
             for (hash, v) in entries {
@@ -124,6 +130,16 @@ impl EmbeddingCache {
         }
         Ok(())
     }
+}
+
+/// Cuts a record torn by a build killed mid-write (one sharing this cache) before appending.
+fn cut_torn_tail(file: &File, record: usize) -> std::io::Result<()> {
+    let len = file.metadata()?.len();
+    let whole = 12 + len.saturating_sub(12) / record as u64 * record as u64;
+    if whole != len {
+        file.set_len(whole)?;
+    }
+    Ok(())
 }
 
 /// Thumbnails already made, one file each: `thumbs/<image hash>-<size>.jpg`.

@@ -139,13 +139,20 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         image: args.image_column.clone(),
         title: args.title_column.clone(),
     };
-    let cat = catalogue::read(&args.catalogue, &columns)?;
-    let ckpt = Checkpoint::open(&args.model)?;
     let note = |m: &str| {
         if !args.quiet {
             eprintln!("{m}")
         }
     };
+    // Held until the site is written: an overlapping build waits, then reuses what this one cached.
+    let _turn = write::lock_out(&args.out, |dir| {
+        note(&format!(
+            "another build-index build is writing in {}; waiting for it to finish",
+            dir.display()
+        ))
+    })?;
+    let cat = catalogue::read(&args.catalogue, &columns)?;
+    let ckpt = Checkpoint::open(&args.model)?;
     note(&format!(
         "{} rows in {}; model {}",
         cat.total,

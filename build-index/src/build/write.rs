@@ -1,7 +1,9 @@
 //! Writing the site atomically: every file goes into a staging folder beside `--out`, which then
 //! takes `--out`'s place in one step (Linux `renameat2(RENAME_EXCHANGE)`; two renames elsewhere,
-//! with recovery at the next start). A build killed at any moment leaves the previous site intact.
+//! with recovery at the next start). A build killed at any moment leaves the previous site intact,
+//! and builds that overlap (a slow cron run and the next one) take turns instead of breaking each other.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -21,18 +23,51 @@ fn sibling(out: &Path, tag: &str) -> PathBuf {
     out.with_file_name(format!(".{name}.{tag}"))
 }
 
+/// `out` made absolute, and its parent folder (created if missing).
+fn absolute_with_parent(out: &Path) -> Result<(PathBuf, PathBuf)> {
+    let out = if out.is_absolute() {
+        out.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(out)
+    };
+    let parent = out
+        .parent()
+        .context("--out has no parent folder")?
+        .to_path_buf();
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    Ok((out, parent))
+}
+
+/// Holds the folder that receives `--out` (and its staging siblings) for this build alone; the
+/// lock goes with the process, so a killed build never leaves it behind. Returns `None` where
+/// folders cannot be locked (not Unix).
+pub(crate) fn lock_out(out: &Path, waiting: impl FnOnce(&Path)) -> Result<Option<File>> {
+    let (_, parent) = absolute_with_parent(out)?;
+    if !cfg!(unix) {
+        return Ok(None);
+    }
+    let dir = File::open(&parent).with_context(|| format!("cannot open {}", parent.display()))?;
+    match dir.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            waiting(&parent);
+            dir.lock()
+                .with_context(|| format!("cannot lock {}", parent.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", parent.display()));
+        }
+    }
+    Ok(Some(dir))
+}
+
 impl Staging {
     /// Recovers from an interrupted swap, removes leftovers of killed builds, and creates a fresh
-    /// staging folder.
+    /// staging folder. Call it while holding [`lock_out`], or another build's staging is removed.
     pub(crate) fn new(out: &Path) -> Result<Self> {
-        let out = if out.is_absolute() {
-            out.to_path_buf()
-        } else {
-            std::env::current_dir()?.join(out)
-        };
-        let parent = out.parent().context("--out has no parent folder")?;
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let (out, parent) = absolute_with_parent(out)?;
+        let parent = parent.as_path();
         let previous = sibling(&out, "previous");
         if !out.exists() && previous.exists() {
             std::fs::rename(&previous, &out).context("cannot restore the previous site")?;
