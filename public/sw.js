@@ -9,9 +9,15 @@
 // - When the page has loaded an index it posts {type: "index", keep, precache}: the files of
 //   that build are cached and index files no manifest lists any more are deleted. A page only
 //   ever loads files named by the manifest it fetched, so two builds are never combined.
+// - Index files carry the first 16 hex digits of their SHA-256 in their names; only bytes that
+//   match are cached (a file damaged in transit is fetched again next time, never kept), and a
+//   thumbnail that does not match is not shown. The page checks the full hash of what it loads.
 
 const CACHE = "vitrine-v1";
 const SCOPE = new URL(self.registration.scope);
+const INDEX = new URL("search/", SCOPE).href;
+// Index files being checked and cached in the background, by URL.
+const pending = new Map();
 const UNHASHED = ["", "index.html", "boot.js", "vitrine-worker.js", "vitrine-worker_bg.wasm",
   "worker-boot.js", "search/manifest.json"].map((p) => new URL(p, SCOPE).href);
 
@@ -75,6 +81,63 @@ async function cacheFirst(request) {
   return response;
 }
 
+// The content hash an index file's name carries (`vectors.<hash>.bin`, `thumbs/<hash>.jpg`).
+function namedHash(url) {
+  const m = /(?:^|[./])([0-9a-f]{16})\.[a-z0-9]+$/.exec(url.slice(INDEX.length));
+  return m ? m[1] : null;
+}
+
+async function matches(bytes, hash) {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return [...digest.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("") === hash;
+}
+
+// Caches a fetched index file if its bytes match its name; returns the bytes, or null. Bytes
+// that do not match are fetched once more past the browser's HTTP cache (which may hold a copy
+// damaged in transit, kept for a year as the host marks these files immutable).
+async function keepChecked(cache, url, response, hash) {
+  for (let attempt = 0; ; attempt++) {
+    if (!response.ok || response.type !== "basic") return null;
+    const bytes = await response.arrayBuffer();
+    if (await matches(bytes, hash)) {
+      await cache.put(url, sameBytes(bytes, response));
+      return bytes;
+    }
+    if (attempt === 1) return null;
+    response = await fetch(url, { cache: "reload" });
+  }
+}
+
+// A response holding `bytes` (already decoded: no Content-Encoding or Length of the transfer).
+function sameBytes(bytes, response) {
+  const type = response.headers.get("content-type");
+  return new Response(bytes, { headers: type ? { "content-type": type } : {} });
+}
+
+async function indexFile(event, hash) {
+  const request = event.request;
+  const url = request.url;
+  const cache = await caches.open(CACHE);
+  const cached = await cache.match(url);
+  if (cached) return cached;
+  // Revalidated, so a file the host has replaced (a re-upload) is seen at once.
+  const response = await fetch(request, { cache: "no-cache" });
+  if (!response.ok || response.type !== "basic") return response;
+  if (request.destination === "image") {
+    // A thumbnail is small: checked before it is shown.
+    const bytes = await keepChecked(cache, url, response.clone(), hash);
+    return bytes ? sameBytes(bytes, response)
+      : new Response("this file does not match its content hash", { status: 502 });
+  }
+  // Model, vectors and metadata stream on to the page at once (it shows the progress and checks
+  // them itself) and are cached in the background once checked.
+  const done = keepChecked(cache, url, response.clone(), hash).catch(() => null)
+    .finally(() => pending.delete(url));
+  pending.set(url, done);
+  event.waitUntil(done);
+  return response;
+}
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   const url = new URL(request.url);
@@ -85,6 +148,8 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(networkFirst(request, SCOPE.href));
   } else if (UNHASHED.includes(url.origin + url.pathname)) {
     event.respondWith(networkFirst(request, url.origin + url.pathname));
+  } else if (request.url.startsWith(INDEX) && namedHash(request.url)) {
+    event.respondWith(indexFile(event, namedHash(request.url)));
   } else {
     event.respondWith(cacheFirst(request));
   }
@@ -95,7 +160,11 @@ async function adopt({ index, keep, precache }) {
   const cache = await caches.open(CACHE);
   const wanted = new Set(keep);
   await Promise.all(precache.map(async (u) => {
-    if (!(await cache.match(u))) await fetch(u).then((r) => put(cache, u, r)).catch(() => {});
+    if (pending.has(u)) await pending.get(u);
+    if (await cache.match(u)) return;
+    const hash = u.startsWith(INDEX) ? namedHash(u) : null;
+    await fetch(u).then((r) => (hash ? keepChecked(cache, u, r, hash) : put(cache, u, r)))
+      .catch(() => {});
   }));
   const page = await cache.match(SCOPE.href);
   const shell = page ? referenced(await page.text()) : new Set();

@@ -1,8 +1,14 @@
 //! Hostile or broken input: catalogue text is shown as text, never run as HTML; only web links
-//! become links; a damaged index file stops the page with a clear error instead of wrong results.
+//! become links; a damaged index file stops the page with a clear error instead of wrong results,
+//! is never kept by the offline cache, and a thumbnail that does not match its name is not shown.
 
-use anyhow::{Result, ensure};
-use vitrine_e2e::page::{SEARCH_TIMEOUT, result_ids, wait_error, wait_ready, wait_top};
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, ensure};
+use serde_json::{Value, json};
+use vitrine_e2e::page::{
+    SEARCH_TIMEOUT, result_ids, sw_controls, wait_error, wait_ready, wait_top,
+};
 use vitrine_e2e::site::{Catalogue, Site, XSS_TITLE, encode};
 use vitrine_e2e::webdriver::Browser;
 
@@ -104,6 +110,85 @@ fn corrupted_vectors_file_shows_the_error_state() -> Result<()> {
     ensure!(
         result_ids(&browser)?.is_empty(),
         "results are shown from a damaged index"
+    );
+    Ok(())
+}
+
+#[test]
+fn damaged_files_are_never_cached_and_a_thumbnail_under_a_wrong_name_is_not_shown() -> Result<()> {
+    let site = Site::build(&Catalogue::standard()?, &[])?;
+    let manifest = site.manifest()?;
+    let path_of = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("no such file in the manifest: {v}"))
+    };
+    let vectors = path_of(&manifest["files"]["vectors"]["path"])?;
+    let chunk: Value = serde_json::from_slice(&std::fs::read(
+        site.index_dir()
+            .join(path_of(&manifest["files"]["metadata"][0]["file"]["path"])?),
+    )?)?;
+    let (a, b) = (&chunk["items"][0], &chunk["items"][1]);
+    let b_id = path_of(&b["id"])?;
+    // A valid picture under another picture's name, and a vector file with one bit flipped.
+    std::fs::copy(
+        site.index_dir().join(path_of(&a["thumbnail"])?),
+        site.index_dir().join(path_of(&b["thumbnail"])?),
+    )?;
+    let vectors_path = site.index_dir().join(&vectors);
+    let good = std::fs::read(&vectors_path)?;
+    let mut bad = good.clone();
+    bad[good.len() / 2] ^= 0x01;
+    std::fs::write(&vectors_path, &bad)?;
+
+    let server = site.serve()?;
+    let browser = Browser::start()?;
+    browser.goto(&site.page_url(&server, &format!("?like={}", encode(&b_id))))?;
+    wait_error(&browser)?;
+    browser.wait_until(
+        "the service worker to control the page",
+        Duration::from_secs(30),
+        || Ok(sw_controls(&browser)?.then_some(())),
+    )?;
+    // Now through the service worker, which must not keep the damaged bytes.
+    browser.reload()?;
+    let message = wait_error(&browser)?;
+    ensure!(
+        message.contains(&vectors),
+        "the error names {vectors}: {message:?}"
+    );
+
+    // The maintainer uploads the file again: the next visit loads it and searches.
+    std::fs::write(&vectors_path, &good)?;
+    browser.reload()?;
+    wait_ready(&browser)?;
+    let top = wait_top(
+        &browser,
+        "more like the second item",
+        std::slice::from_ref(&b_id),
+    )?;
+    let image = |id: &str| {
+        browser.wait_until(
+            &format!("the thumbnail of {id} to finish loading"),
+            SEARCH_TIMEOUT,
+            || {
+                let v = browser.execute(
+                    "const img = document.querySelector(\
+                     `[data-testid=result][data-id=\"${arguments[0]}\"] img`);\
+                     return img && img.complete ? img.naturalWidth : null;",
+                    vec![json!(id)],
+                )?;
+                Ok(v.as_u64())
+            },
+        )
+    };
+    ensure!(
+        image(&b_id)? == 0,
+        "the thumbnail that does not match its name is shown"
+    );
+    ensure!(
+        image(&top[1])? > 0,
+        "the other thumbnails are shown (the check does not reject good files)"
     );
     Ok(())
 }
