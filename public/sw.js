@@ -6,9 +6,10 @@
 //   manifest.json) never change: served from the cache, fetched once.
 // - index.html, manifest.json and the worker's unhashed files are fetched from the network first
 //   (so a redeploy is seen at once) and from the cache when offline.
-// - When the page has loaded an index it posts {type: "index", keep, precache}: the files of
-//   that build are cached and index files no manifest lists any more are deleted. A page only
-//   ever loads files named by the manifest it fetched, so two builds are never combined.
+// - When the page has loaded an index it posts {type: "index", keep, precache, thumbnails}: the
+//   files of that build are cached (thumbnails last, when the page sends them) and index files
+//   no manifest lists any more are deleted. A page only ever loads files named by the manifest
+//   it fetched, so two builds are never combined.
 // - Index files carry the first 16 hex digits of their SHA-256 in their names; only bytes that
 //   match are cached (a file damaged in transit is fetched again next time, never kept), and a
 //   thumbnail that does not match is not shown. The page checks the full hash of what it loads.
@@ -92,15 +93,15 @@ async function matches(bytes, hash) {
   return [...digest.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join("") === hash;
 }
 
-// Caches a fetched index file if its bytes match its name; returns the bytes, or null. Bytes
-// that do not match are fetched once more past the browser's HTTP cache (which may hold a copy
-// damaged in transit, kept for a year as the host marks these files immutable).
-async function keepChecked(cache, url, response, hash) {
+// Caches a fetched index file if its bytes match its name (and `current()` still holds);
+// returns the bytes, or null. Bytes that do not match are fetched once more past the browser's
+// HTTP cache (which may hold a copy damaged in transit, kept a year: hosts mark them immutable).
+async function keepChecked(cache, url, response, hash, current = () => true) {
   for (let attempt = 0; ; attempt++) {
     if (!response.ok || response.type !== "basic") return null;
     const bytes = await response.arrayBuffer();
     if (await matches(bytes, hash)) {
-      await cache.put(url, sameBytes(bytes, response));
+      if (current()) await cache.put(url, sameBytes(bytes, response));
       return bytes;
     }
     if (attempt === 1) return null;
@@ -155,17 +156,35 @@ self.addEventListener("fetch", (event) => {
   }
 });
 
-// The page tells us which index files are current.
-async function adopt({ index, keep, precache }) {
+// Fetches what `urls` lists and the cache lacks, `width` at a time, while `current()` holds.
+async function fetchMissing(cache, urls, width, current) {
+  let next = 0;
+  const fetcher = async () => {
+    while (next < urls.length && current()) {
+      const u = urls[next++];
+      if (pending.has(u)) await pending.get(u);
+      if (await cache.match(u)) continue;
+      const hash = u.startsWith(INDEX) ? namedHash(u) : null;
+      await fetch(u)
+        .then((r) => (hash ? keepChecked(cache, u, r, hash, current) : put(cache, u, r)))
+        .catch(() => {});
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, urls.length) }, fetcher));
+}
+
+// The newest build the page told us about; an older adopt() stops fetching thumbnails.
+let generation = 0;
+
+// The page tells us which index files are current: the files needed to search are cached, files
+// no manifest lists are dropped, then the thumbnails the page sends (all of them when they fit
+// its budget) are fetched in the background so results show pictures offline too.
+async function adopt({ index, keep, precache, thumbnails = [] }) {
+  const mine = ++generation;
+  const current = () => mine === generation;
   const cache = await caches.open(CACHE);
   const wanted = new Set(keep);
-  await Promise.all(precache.map(async (u) => {
-    if (pending.has(u)) await pending.get(u);
-    if (await cache.match(u)) return;
-    const hash = u.startsWith(INDEX) ? namedHash(u) : null;
-    await fetch(u).then((r) => (hash ? keepChecked(cache, u, r, hash) : put(cache, u, r)))
-      .catch(() => {});
-  }));
+  await fetchMissing(cache, precache, precache.length, current);
   const page = await cache.match(SCOPE.href);
   const shell = page ? referenced(await page.text()) : new Set();
   for (const request of await cache.keys()) {
@@ -174,6 +193,7 @@ async function adopt({ index, keep, precache }) {
     const stale = isIndex ? !wanted.has(u) : !shell.has(u) && !UNHASHED.includes(u);
     if (stale) await cache.delete(request);
   }
+  await fetchMissing(cache, thumbnails, 4, current);
 }
 
 self.addEventListener("message", (event) => {

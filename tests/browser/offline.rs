@@ -1,16 +1,26 @@
 //! Deployment and offline behaviour: after one visit the service worker serves the page and the
-//! index with the network gone; a redeployed index is picked up on the next load and never mixed
+//! index (thumbnails included) with the network gone; a redeployed index is picked up on the next load and never mixed
 //! with the old one; the site works under a sub-path.
 
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, ensure};
 use serde_json::Value;
-use vitrine_e2e::page::{cached_urls, sw_controls, wait_ready, wait_top};
+use vitrine_e2e::page::{SEARCH_TIMEOUT, cached_urls, sw_controls, wait_ready, wait_top};
 use vitrine_e2e::site::{Catalogue, Site, encode};
 use vitrine_e2e::webdriver::Browser;
 
-/// Every file of the index the page needs to search (thumbnails are cached as they are seen).
+/// Every thumbnail of the index (the page has them all cached when they fit its budget).
+fn thumbnails(manifest: &Value) -> Vec<String> {
+    manifest["files"]["thumbnails"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["path"].as_str().map(|p| format!("search/{p}")))
+        .collect()
+}
+
+/// Every file of the index the page needs to search.
 fn core_files(manifest: &Value) -> Vec<String> {
     let f = &manifest["files"];
     let mut refs = vec![
@@ -95,6 +105,8 @@ fn search_works_offline_after_one_visit() -> Result<()> {
             .iter()
             .map(|f| format!("search/{f}")),
     );
+    // Thumbnails too, also those of results never shown online.
+    files.extend(thumbnails(&site.manifest()?));
     wait_cached(&browser, &page, &files)?;
 
     server.stop();
@@ -114,6 +126,23 @@ fn search_works_offline_after_one_visit() -> Result<()> {
     browser.goto(&format!("{page}?q={}", encode(q2)))?;
     wait_ready(&browser)?;
     wait_top(&browser, &format!("{q2} offline"), &ids2)?;
+    let widths = browser.wait_until(
+        "the first results' thumbnails to finish loading offline",
+        SEARCH_TIMEOUT,
+        || {
+            let v = browser.execute(
+                "const imgs = Array.from(document.querySelectorAll('[data-testid=result] img'))\
+                 .slice(0, 3);\
+                 return imgs.every(i => i.complete) ? imgs.map(i => i.naturalWidth) : null;",
+                vec![],
+            )?;
+            Ok(v.as_array().cloned())
+        },
+    )?;
+    ensure!(
+        widths.len() == 3 && widths.iter().all(|w| w.as_u64() > Some(0)),
+        "offline results show their pictures: widths {widths:?}"
+    );
     Ok(())
 }
 

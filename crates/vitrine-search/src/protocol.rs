@@ -58,6 +58,8 @@ pub struct SiteInfo {
     pub facets: Vec<Facet>,
     /// Every file of the index relative to its folder (manifest included), for the offline cache.
     pub files: Vec<String>,
+    /// The thumbnails' total size in bytes, to decide whether to keep them all offline.
+    pub thumbnail_bytes: u64,
 }
 
 /// Worker → page.

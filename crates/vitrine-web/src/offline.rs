@@ -1,6 +1,6 @@
 //! Offline support from the page's side: registers the service worker (`sw.js`) and, once an
-//! index is loaded, tells it which files make up the current build so it caches them and drops
-//! files no manifest lists any more.
+//! index is loaded, tells it which files make up the current build so it caches them (thumbnails
+//! too, within a budget) and drops files no manifest lists any more.
 
 use js_sys::{Array, Object, Reflect};
 use vitrine_search::protocol::SiteInfo;
@@ -21,16 +21,27 @@ pub fn register() {
     let _ = container.register("./sw.js");
 }
 
+/// Thumbnails are all kept offline (fetched in the background after the files needed to search)
+/// when they total at most this much and the visitor has not asked to save data; otherwise only
+/// those seen are kept.
+const OFFLINE_THUMBNAILS_BUDGET: u64 = 32 << 20;
+
+/// Whether the browser says the visitor wants to save data (`navigator.connection.saveData`).
+fn save_data(window: &web_sys::Window) -> bool {
+    Reflect::get(&window.navigator(), &"connection".into())
+        .and_then(|c| Reflect::get(&c, &"saveData".into()))
+        .is_ok_and(|v| v.is_truthy())
+}
+
 /// Sends the current build's file list to the active service worker.
 pub fn keep(info: &SiteInfo) {
     let base = crate::url_state::index_base();
     let files: Vec<String> = info.files.iter().map(|f| format!("{base}{f}")).collect();
-    // Files needed to search (not thumbnails, which are cached as they are seen).
-    let core: Vec<String> = files
-        .iter()
-        .filter(|f| !f.contains("/thumbs/"))
-        .cloned()
-        .collect();
+    let (thumbs, core): (Vec<String>, Vec<String>) =
+        files.iter().cloned().partition(|f| f.contains("/thumbs/"));
+    let all_thumbs = info.thumbnail_bytes <= OFFLINE_THUMBNAILS_BUDGET
+        && web_sys::window().is_some_and(|w| !save_data(&w));
+    let thumbs = if all_thumbs { thumbs } else { Vec::new() };
     let build = info.build_id.clone();
     wasm_bindgen_futures::spawn_local(async move {
         let Some(window) = web_sys::window() else {
@@ -53,6 +64,7 @@ pub fn keep(info: &SiteInfo) {
         let _ = Reflect::set(&msg, &"index".into(), &base.into());
         let _ = Reflect::set(&msg, &"keep".into(), &to_array(&files));
         let _ = Reflect::set(&msg, &"precache".into(), &to_array(&core));
+        let _ = Reflect::set(&msg, &"thumbnails".into(), &to_array(&thumbs));
         let _ = active.post_message(&msg);
     });
 }

@@ -90,6 +90,7 @@ async fn load(state: Rc<RefCell<State>>, base: String) {
                 model: m.model.id.clone(),
                 facets: m.facets.clone(),
                 files,
+                thumbnail_bytes: m.files.thumbnails.iter().map(|f| f.size).sum(),
             };
             let mut s = state.borrow_mut();
             s.base = base;
