@@ -5,7 +5,8 @@
 // - Files whose names carry a content hash (the app's .js/.wasm/.css and every index file except
 //   manifest.json) never change: served from the cache, fetched once.
 // - index.html, manifest.json and the worker's unhashed files are fetched from the network first
-//   (so a redeploy is seen at once) and from the cache when offline.
+//   (so a redeploy is seen at once) and from the cache when offline. manifest.json is cached only
+//   once every file it lists is.
 // - When the page has loaded an index it posts {type: "index", keep, precache, thumbnails}: the
 //   files of that build are cached (thumbnails last, when the page sends them) and index files
 //   no manifest lists any more are deleted. A page only ever loads files named by the manifest
@@ -17,6 +18,7 @@
 const CACHE = "vitrine-v1";
 const SCOPE = new URL(self.registration.scope);
 const INDEX = new URL("search/", SCOPE).href;
+const MANIFEST = INDEX + "manifest.json";
 // Index files being checked and cached in the background, by URL.
 const pending = new Map();
 const UNHASHED = ["", "index.html", "boot.js", "vitrine-worker.js", "vitrine-worker_bg.wasm",
@@ -60,11 +62,12 @@ self.addEventListener("activate", (event) => {
   })());
 });
 
-async function networkFirst(request, key) {
+// From the network, cached under `key` (unless `store` is false); from the cache when offline.
+async function networkFirst(request, key, store = true) {
   const cache = await caches.open(CACHE);
   try {
     const response = await fetch(request, { cache: "no-cache" });
-    if (response.ok) await put(cache, key, response.clone());
+    if (response.ok && store) await put(cache, key, response.clone());
     return response;
   } catch (offline) {
     const cached = await cache.match(key);
@@ -144,17 +147,48 @@ self.addEventListener("fetch", (event) => {
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== SCOPE.origin ||
       !url.pathname.startsWith(SCOPE.pathname)) return;
+  const path = url.origin + url.pathname;
   if (request.mode === "navigate") {
-    // Any ?q=… of the page is the same document.
-    event.respondWith(networkFirst(request, SCOPE.href));
-  } else if (UNHASHED.includes(url.origin + url.pathname)) {
-    event.respondWith(networkFirst(request, url.origin + url.pathname));
+    // Any ?q=… of the page is the same document; other pages (a thumbnail opened in a tab, a
+    // product page on the same site) are none of our business.
+    if (path === SCOPE.href || path === new URL("index.html", SCOPE).href) {
+      event.respondWith(networkFirst(request, SCOPE.href));
+    }
+  } else if (path === MANIFEST) {
+    // Cached by adopt() once every file it lists is, so offline never meets a manifest whose
+    // files are missing (a redeploy cut short keeps the previous, complete build).
+    event.respondWith(networkFirst(request, path, false).then((response) => {
+      if (response.ok) remember(response.clone());
+      return response;
+    }));
+  } else if (UNHASHED.includes(path)) {
+    event.respondWith(networkFirst(request, path));
   } else if (request.url.startsWith(INDEX) && namedHash(request.url)) {
     event.respondWith(indexFile(event, namedHash(request.url)));
   } else {
     event.respondWith(cacheFirst(request));
   }
 });
+
+// Manifests the page fetched, by build id, for adopt() to cache without fetching them again.
+const manifests = new Map();
+
+async function remember(response) {
+  try {
+    const text = await response.text();
+    manifests.set(JSON.parse(text).build_id, text);
+  } catch (_) {}
+}
+
+// The text of `build`'s manifest: as the page fetched it, else from the host if it still serves
+// that build; null if not.
+async function manifestOf(build) {
+  if (!manifests.has(build)) {
+    const response = await fetch(MANIFEST, { cache: "no-cache" }).catch(() => null);
+    if (response && response.ok) await remember(response);
+  }
+  return manifests.get(build) ?? null;
+}
 
 // Fetches what `urls` lists and the cache lacks, `width` at a time, while `current()` holds.
 async function fetchMissing(cache, urls, width, current) {
@@ -176,17 +210,27 @@ async function fetchMissing(cache, urls, width, current) {
 // The newest build the page told us about; an older adopt() stops fetching thumbnails.
 let generation = 0;
 
-// The page tells us which index files are current: the files needed to search are cached, files
-// no manifest lists are dropped, then the thumbnails the page sends (all of them when they fit
+// The page tells us which index files are current: the files needed to search are cached, then
+// the manifest of that build, files no manifest lists are dropped, then the thumbnails the page sends (all of them when they fit
 // its budget) are fetched in the background so results show pictures offline too.
-async function adopt({ index, keep, precache, thumbnails = [] }) {
+async function adopt({ build, index, keep, precache, thumbnails = [] }) {
   const mine = ++generation;
   const current = () => mine === generation;
   const cache = await caches.open(CACHE);
   const wanted = new Set(keep);
-  await fetchMissing(cache, precache, precache.length, current);
+  const files = precache.filter((u) => u !== MANIFEST);
+  await fetchMissing(cache, files, files.length, current);
+  const complete = (await Promise.all(files.map((u) => cache.match(u)))).every(Boolean);
+  if (!current() || !complete) return;
+  // The manifest of this very build (the host may hold a newer one by now) joins its files.
+  const manifest = await manifestOf(build);
+  if (manifest === null || !current()) return;
+  await cache.put(MANIFEST, new Response(manifest, {
+    headers: { "content-type": "application/json" },
+  }));
   const page = await cache.match(SCOPE.href);
   const shell = page ? referenced(await page.text()) : new Set();
+  if (!current()) return; // a newer build's adopt() does the cleaning
   for (const request of await cache.keys()) {
     const u = request.url;
     const isIndex = u.startsWith(index);

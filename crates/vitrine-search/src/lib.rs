@@ -83,6 +83,20 @@ impl Engine {
         for (r, b) in refs.iter().zip(bytes) {
             r.check(b)?;
         }
+        Self::from_checked(manifest, files)
+    }
+
+    /// Loads files the caller has already checked against the manifest (each with
+    /// [`FileRef::check`], as they arrived), without hashing them again.
+    pub fn from_checked(manifest: Manifest, files: SiteFiles) -> Result<Self> {
+        if manifest.quantization.kind != vitrine_index::QUANTIZATION {
+            return Err(Error::Mismatch(format!(
+                "the vectors are quantized as {:?}, this page reads {:?}; rebuild the index with \
+                 this version of build-index or deploy the matching page",
+                manifest.quantization.kind,
+                vitrine_index::QUANTIZATION
+            )));
+        }
         let encoder = TextEncoder::from_bytes(&files.config, &files.weights)?;
         let tokenizer = ClipTokenizer::from_bytes(&files.tokenizer, encoder.max_len())?;
         let vectors = Vectors::from_bytes(&files.vectors)?;

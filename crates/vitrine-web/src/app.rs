@@ -61,6 +61,14 @@ pub fn App() -> impl IntoView {
     });
 
     let on_commit = Callback::new(move |(text, enter): (String, bool)| {
+        let unchanged = state.with_untracked(|s| s.like.is_none() && s.q.trim() == text.trim());
+        if unchanged {
+            // Enter after the pause already searched (or a trailing space): nothing new to run.
+            if enter {
+                typed_entry.set_value(false);
+            }
+            return;
+        }
         state.update(|s| {
             s.q = text;
             s.like = None;
@@ -100,6 +108,7 @@ pub fn App() -> impl IntoView {
         url_state::write(&state.get_untracked(), true);
     };
 
+    let status = bridge.status;
     view! {
         <header class="top">
             <h1 class="brand">"vitrine"</h1>
@@ -123,12 +132,25 @@ pub fn App() -> impl IntoView {
                     </p>
                 }>
                     {move || Suspend::new(async move {
-                        results.await.map(|outcome| match outcome {
+                        let asked = state.with_untracked(|s| s.like.is_some() || !s.q.trim().is_empty());
+                        let filtered = state.with_untracked(|s| !s.facets.is_empty());
+                        let loading = matches!(status.get_untracked(), Status::Loading { .. });
+                        results.await.map(move |outcome| match outcome {
+                            None if asked && loading => view! {
+                                <p class="hint" data-testid="waiting">"Your search runs as soon as the model has loaded."</p>
+                            }.into_any(),
+                            None if asked => ().into_any(),
                             None => view! {
                                 <p class="hint" data-testid="empty">"Describe what you are looking for."</p>
                             }.into_any(),
-                            Some(found) if found.is_empty() => view! {
+                            Some(found) if found.is_empty() && filtered => view! {
                                 <p class="hint" data-testid="no-results">"Nothing matches these filters."</p>
+                            }.into_any(),
+                            Some(found) if found.is_empty() => view! {
+                                <p class="hint" data-testid="no-results">
+                                    "Nothing to search for: the terms of this query cancel out. "
+                                    "Try fewer “-” terms."
+                                </p>
                             }.into_any(),
                             Some(found) => view! {
                                 <ResultGrid found=found on_like=on_like input_ref=input_ref/>

@@ -120,10 +120,25 @@ impl Bridge {
         });
         worker.set_onmessage(Some(handler.as_ref().unchecked_ref()));
         handler.forget();
-        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            status.set(Status::Error(
-                "the search worker could not start (is worker-boot.js deployed?)".into(),
-            ));
+        let inner = bridge.inner.clone();
+        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
+            let message = js_sys::Reflect::get(&event, &"message".into())
+                .ok()
+                .and_then(|m| m.as_string())
+                .filter(|m| !m.is_empty());
+            let started = status.get_untracked() == Status::Ready;
+            status.set(Status::Error(match (message, started) {
+                (None, false) => {
+                    "the search worker could not start (is worker-boot.js deployed?)".into()
+                }
+                (Some(m), false) => format!("the search worker failed while loading: {m}"),
+                (m, true) => format!(
+                    "the search worker stopped ({}); reload the page",
+                    m.as_deref().unwrap_or("no reason given")
+                ),
+            }));
+            // Searches waiting for an answer get "the search worker stopped".
+            inner.waiters.borrow_mut().clear();
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();

@@ -64,14 +64,15 @@ impl Downloader {
         }
     }
 
-    /// Downloads one file chunk by chunk.
-    pub(crate) async fn fetch(&mut self, url: &str) -> Result<Vec<u8>, String> {
+    /// Downloads one file of `size` bytes (as the manifest says) chunk by chunk, into a buffer
+    /// reserved up front so a large model is never copied while the buffer grows.
+    pub(crate) async fn fetch(&mut self, url: &str, size: u64) -> Result<Vec<u8>, String> {
         let resp = start(url, false).await?;
         let Some(body) = resp.body() else {
             return fetch_all(url, false).await;
         };
         let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         loop {
             let chunk = JsFuture::from(reader.read())
                 .await

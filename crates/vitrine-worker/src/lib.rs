@@ -112,7 +112,7 @@ async fn load_engine(base: &str) -> Result<Engine, String> {
     let mut down = Downloader::new(total);
     let mut got = Vec::with_capacity(refs.len());
     for r in refs {
-        let b = down.fetch(&format!("{base}{}", r.path)).await?;
+        let b = down.fetch(&format!("{base}{}", r.path), r.size).await?;
         // Check each file as it arrives, so a bad one is named before the rest downloads.
         r.check(&b).map_err(|e| e.to_string())?;
         got.push(b);
@@ -126,7 +126,7 @@ async fn load_engine(base: &str) -> Result<Engine, String> {
         vectors: next(),
         catalog: next(),
     };
-    Engine::new(manifest, files).map_err(|e| e.to_string())
+    Engine::from_checked(manifest, files).map_err(|e| e.to_string())
 }
 
 /// Runs pending searches until none is left, newest first (older ones were superseded).

@@ -32,11 +32,21 @@ pub fn SearchBox(
         let text = event_target_value(&ev);
         draft.set(text.clone());
         cancel();
-        let handle = set_timeout_with_handle(move || on_commit.run((text, false)), DEBOUNCE);
+        // Runs only if the box still holds this text ("More like this", Back or a facet may have
+        // replaced the search meanwhile).
+        let handle = set_timeout_with_handle(
+            move || {
+                if draft.get_untracked() == text {
+                    on_commit.run((text, false));
+                }
+            },
+            DEBOUNCE,
+        );
         pending.set_value(handle.ok());
     };
     let on_keydown = move |ev: KeyboardEvent| match ev.key().as_str() {
-        "Enter" => {
+        // Enter that ends an input-method composition (Chinese, Japanese…) only picks the text.
+        "Enter" if !ev.is_composing() => {
             ev.prevent_default();
             cancel();
             on_commit.run((draft.get_untracked(), true));
