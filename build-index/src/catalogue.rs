@@ -93,8 +93,9 @@ pub(crate) struct Catalogue {
 /// Fails only when nothing usable can be read at all (missing or unreadable file, no header,
 /// no id or image column, a named column that does not exist, no image in a folder); the
 /// message names the file and the fix. Problems with single rows end up in
-/// [`Catalogue::skipped`].
-pub(crate) fn read(path: &Path, columns: &ColumnOptions) -> Result<Catalogue> {
+/// [`Catalogue::skipped`]. A folder catalogue leaves out the folders in `skip` (the build's own
+/// output and cache, which may live inside it).
+pub(crate) fn read(path: &Path, columns: &ColumnOptions, skip: &[&Path]) -> Result<Catalogue> {
     let shown = path.display();
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
@@ -104,7 +105,7 @@ pub(crate) fn read(path: &Path, columns: &ColumnOptions) -> Result<Catalogue> {
         Err(e) => bail!("{shown}: cannot read it ({e}); check the path and its permissions"),
     };
     if meta.is_dir() {
-        return folder::read(path);
+        return folder::read(path, skip);
     }
     let ext = path
         .extension()

@@ -80,6 +80,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
                 })
         })
         .collect::<Result<_, _>>()?;
+    check_facets(&engine.manifest().facets, &selected)?;
     let filter = engine.facet_filter(&selected);
     let hits = match (&args.text, &args.like) {
         (Some(text), _) => engine.search_text(text, args.k, filter.as_deref())?,
@@ -116,4 +117,33 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         println!("{:>3}  {:.4}  {}  {}", rank + 1, h.score, ids[i], title);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A usage error unless every `(facet, label)` names a facet of the site and one of its labels
+/// (a typo would otherwise filter nothing and look like it worked).
+fn check_facets(
+    facets: &[vitrine_index::Facet],
+    selected: &[(String, String)],
+) -> Result<(), crate::UsageError> {
+    for (name, label) in selected {
+        let Some(facet) = facets.iter().find(|f| f.name == *name) else {
+            let known: Vec<&str> = facets.iter().map(|f| f.name.as_str()).collect();
+            return Err(crate::UsageError(anyhow::anyhow!(
+                "--facet {name}={label}: this site has no facet {name:?} (it has: {}); build \
+                 the index with --facet {name}=LABEL,... to add it",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        };
+        if !facet.labels.contains(label) {
+            return Err(crate::UsageError(anyhow::anyhow!(
+                "--facet {name}={label}: {label:?} is not a label of {name:?} (its labels: {})",
+                facet.labels.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }

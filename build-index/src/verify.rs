@@ -22,6 +22,17 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let manifest = Manifest::from_json(&bytes).with_context(|| mpath.display().to_string())?;
     let files = manifest.files.all();
     let mut bad = 0;
+    // The build id is a hash of the manifest itself: it catches an edited or damaged manifest.
+    let mut sealed = manifest.clone();
+    sealed.seal();
+    let manifest_ok = sealed.build_id == manifest.build_id;
+    if !manifest_ok {
+        eprintln!(
+            "bad: {MANIFEST}: its content does not match its build id {} (edited or damaged \
+             after the build); deploy the manifest build-index wrote",
+            manifest.build_id
+        );
+    }
     for f in &files {
         let path = args.site.join(&f.path);
         let problem = match std::fs::read(&path) {
@@ -33,9 +44,14 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             bad += 1;
         }
     }
-    if bad > 0 {
+    if bad > 0 || !manifest_ok {
         bail!(
-            "{bad} of {} files are missing or damaged in {}",
+            "{}{bad} of {} files are missing or damaged in {}",
+            if manifest_ok {
+                ""
+            } else {
+                "the manifest is damaged; "
+            },
             files.len(),
             args.site.display()
         );

@@ -272,6 +272,24 @@ fn zero_shot_facets_reach_the_manifest_the_catalog_and_every_item() {
     for h in &hits {
         assert_eq!(by_id[&h.id].facets["kind"].label, label);
     }
+    // A misspelt facet or label is a usage error naming what the site has, not an unfiltered list.
+    for (facet, expected) in [
+        ("colour=red", "it has: color, kind"),
+        ("kind=ufo", "its labels:"),
+    ] {
+        let site = out.as_os_str().to_owned();
+        let run = common::run([
+            "search".into(),
+            "--site".into(),
+            site,
+            "--text".into(),
+            "something".into(),
+            "--facet".into(),
+            facet.into(),
+        ]);
+        run.expect_code(2);
+        assert!(run.stderr.contains(expected), "{facet}: {}", run.stderr);
+    }
 }
 
 #[test]

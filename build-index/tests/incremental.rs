@@ -300,3 +300,67 @@ fn a_killed_build_leaves_the_previous_site_intact_and_the_next_one_resumes() {
         hidden_siblings(tmp.path())
     );
 }
+
+#[test]
+fn a_folder_catalogue_holding_its_own_site_and_cache_does_not_index_them() {
+    let tmp = tempdir();
+    let shop = tmp.path().join("shop");
+    copy_dir(&folder_catalogue(), &shop);
+    let (out, cache) = (shop.join("search"), shop.join("cache"));
+    let first = Build::new(&shop, &out, &cache).run().expect(0);
+    let site = tree(&out);
+    // The second run finds the thumbnails and cached files in the folder, and leaves them out.
+    let second = Build::new(&shop, &out, &cache).run().expect(0);
+    assert_eq!(
+        (first.rows, second.rows),
+        (CATALOGUE_IMAGES, CATALOGUE_IMAGES)
+    );
+    assert_eq!(second.reused, CATALOGUE_IMAGES);
+    assert!(tree(&out) == site, "the rebuild is the same site");
+}
+
+#[test]
+fn rows_sharing_an_image_embed_it_once_and_all_get_its_vector() {
+    let tmp = tempdir();
+    let folder = folder_catalogue();
+    let (apple, teapot) = (
+        folder.join("food/fruit/apple.png"),
+        folder.join("emoji/teapot.png"),
+    );
+    // A feed's variants: four rows, two images.
+    let rows = [
+        ("red-s", &apple),
+        ("red-m", &apple),
+        ("pot", &teapot),
+        ("red-l", &apple),
+    ];
+    let jsonl: String = rows
+        .iter()
+        .map(|(id, image)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"id": id, "title": id, "image": image.to_str().expect("utf-8")})
+            )
+        })
+        .collect();
+    let feed = tmp.path().join("variants.jsonl");
+    std::fs::write(&feed, jsonl).expect("write feed");
+    let out = tmp.path().join("site");
+    let report = Build::new(&feed, &out, &tmp.path().join("cache"))
+        .run()
+        .expect(0);
+    assert_eq!(
+        (report.indexed, report.embedded, report.reused),
+        (4, 2, 2),
+        "each image is embedded once"
+    );
+    let site = assert_complete_site(&out);
+    let vectors = vitrine_index::Vectors::from_bytes(&site.read(&site.manifest.files.vectors.path))
+        .expect("vectors");
+    let row = |i: usize| vectors.codes(i).to_vec();
+    assert!(
+        row(0) == row(1) && row(1) == row(3),
+        "the variants share one vector"
+    );
+    assert!(row(0) != row(2));
+}

@@ -144,3 +144,29 @@ fn verify_fails_on_a_folder_that_is_not_a_site() {
         run.stderr
     );
 }
+
+#[test]
+fn verify_names_a_manifest_edited_after_the_build() {
+    let tmp = tempdir();
+    let out = built_site(tmp.path());
+    let path = out.join("manifest.json");
+    let text = std::fs::read_to_string(&path).expect("manifest");
+    // Someone "fixes" the recorded recall by hand: every listed file is still intact.
+    let mut json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    json["recall"]["value"] = serde_json::json!(0.999);
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).expect("json")).expect("write");
+
+    let run = verify(&out);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("bad: manifest.json: its content does not match its build id"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("the manifest is damaged; 0 of"),
+        "{}",
+        run.stderr
+    );
+}

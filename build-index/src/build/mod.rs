@@ -151,7 +151,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             dir.display()
         ))
     })?;
-    let cat = catalogue::read(&args.catalogue, &columns)?;
+    let cache_dir = args.cache.clone().unwrap_or_else(cache::default_dir);
+    // A folder catalogue may hold the site and the cache (`--out shop/search`): not products.
+    let cat = catalogue::read(&args.catalogue, &columns, &[&args.out, &cache_dir])?;
     let ckpt = Checkpoint::open(&args.model)?;
     note(&format!(
         "{} rows in {}; model {}",
@@ -160,7 +162,6 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         args.model
     ));
 
-    let cache_dir = args.cache.clone().unwrap_or_else(cache::default_dir);
     let fingerprint = ckpt.fingerprint()?;
     let identity = model_identity(&ckpt, &fingerprint)?;
     let dim = ckpt.config.projection_dim;
@@ -203,8 +204,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     if let Some(f) = &fetcher {
         let st = f.stats();
         note(&format!(
-            "downloads: {} downloaded, {} unchanged (304), {} fresh in cache, {} retries, {} failed",
-            st.downloaded, st.revalidated, st.fresh, st.retries, st.failed
+            "downloads: {} downloaded, {} unchanged (304), {} fresh in cache, {} retries, {} failed, \
+             {} from the cache as the server kept failing",
+            st.downloaded, st.revalidated, st.fresh, st.retries, st.failed, st.stale
         ));
     }
 

@@ -68,6 +68,10 @@ pub(crate) fn run(
     progress: &Progress,
 ) -> Result<Vec<Outcome>> {
     let next = AtomicUsize::new(0);
+    // Rows before this one are finished; workers stay within `ahead` rows of it, so a slow row
+    // (a download retrying for minutes) never makes the rest pile up in memory.
+    let finished = AtomicUsize::new(0);
+    let ahead = s.batch_size * 2 + s.workers.max(1) * 2;
     let stop = AtomicBool::new(false);
     let mut out: Vec<Option<Outcome>> = (0..rows.len()).map(|_| None).collect();
     let mut loaded: Option<ImageEncoder> = None;
@@ -75,11 +79,19 @@ pub(crate) fn run(
         let (tx, rx) = sync_channel::<(usize, Prepared)>(s.batch_size * 2);
         for _ in 0..s.workers.max(1) {
             let tx = tx.clone();
-            let (next, stop) = (&next, &stop);
+            let (next, finished, stop) = (&next, &finished, &stop);
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= rows.len() || tx.send((i, prepare(&rows[i], s))).is_err() {
+                    if i >= rows.len() {
+                        break;
+                    }
+                    while i >= finished.load(Ordering::Relaxed) + ahead
+                        && !stop.load(Ordering::Relaxed)
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    if tx.send((i, prepare(&rows[i], s))).is_err() {
                         break;
                     }
                 }
@@ -88,7 +100,7 @@ pub(crate) fn run(
         drop(tx);
         let mut waiting = BTreeMap::new();
         let mut expected = 0;
-        let mut batch: Vec<(usize, ImageHash, Vec<f32>, Vec<u8>)> = Vec::new();
+        let mut batch = Batch::default();
         let result = (|| -> Result<()> {
             for (i, p) in rx.iter() {
                 waiting.insert(i, p);
@@ -111,11 +123,24 @@ pub(crate) fn run(
                             pixels,
                             thumb,
                         } => {
-                            batch.push((expected, hash, pixels, thumb));
+                            if let Some(embedding) = s.embeddings.get(&hash) {
+                                // Another row with this image was embedded earlier in this run.
+                                out[expected] = Some(Outcome::Done {
+                                    embedding,
+                                    thumb,
+                                    reused: true,
+                                });
+                                progress.inc();
+                            } else if batch.items.iter().any(|(_, h, _, _)| *h == hash) {
+                                batch.copies.push((expected, hash, thumb));
+                            } else {
+                                batch.items.push((expected, hash, pixels, thumb));
+                            }
                         }
                     }
                     expected += 1;
-                    if batch.len() >= s.batch_size {
+                    finished.store(expected, Ordering::Relaxed);
+                    if batch.items.len() >= s.batch_size {
                         embed(
                             &mut batch,
                             &mut loaded,
@@ -146,34 +171,58 @@ pub(crate) fn run(
         .collect())
 }
 
+/// Images waiting for the image tower, and rows whose image is one of them (rows sharing an
+/// image, like a feed's variants, embed it once).
+#[derive(Default)]
+struct Batch {
+    items: Vec<(usize, ImageHash, Vec<f32>, Vec<u8>)>,
+    copies: Vec<(usize, ImageHash, Vec<u8>)>,
+}
+
 fn embed(
-    batch: &mut Vec<(usize, ImageHash, Vec<f32>, Vec<u8>)>,
+    batch: &mut Batch,
     loaded: &mut Option<ImageEncoder>,
     encoder: &mut dyn FnMut() -> Result<ImageEncoder>,
     cache: &EmbeddingCache,
     out: &mut [Option<Outcome>],
     progress: &Progress,
 ) -> Result<()> {
-    if batch.is_empty() {
+    if batch.items.is_empty() {
         return Ok(());
     }
     if loaded.is_none() {
         *loaded = Some(encoder()?);
     }
     let model = loaded.as_ref().expect("loaded above");
-    let pixels: Vec<&[f32]> = batch.iter().map(|(_, _, p, _)| p.as_slice()).collect();
+    let pixels: Vec<&[f32]> = batch
+        .items
+        .iter()
+        .map(|(_, _, p, _)| p.as_slice())
+        .collect();
     let features = model.encode_pixels(&pixels)?;
     let entries: Vec<(ImageHash, Vec<f32>)> = batch
+        .items
         .iter()
         .zip(&features)
         .map(|((_, h, _, _), f)| (*h, f.clone()))
         .collect();
     cache.put(&entries)?;
-    for ((i, _, _, thumb), embedding) in batch.drain(..).zip(features) {
+    for ((i, _, _, thumb), embedding) in batch.items.drain(..).zip(features) {
         out[i] = Some(Outcome::Done {
             embedding,
             thumb,
             reused: false,
+        });
+        progress.inc();
+    }
+    for (i, hash, thumb) in batch.copies.drain(..) {
+        let embedding = cache
+            .get(&hash)
+            .ok_or_else(|| anyhow::anyhow!("an embedding just computed is not in the cache"))?;
+        out[i] = Some(Outcome::Done {
+            embedding,
+            thumb,
+            reused: true,
         });
         progress.inc();
     }

@@ -120,9 +120,16 @@ impl Staging {
             std::fs::rename(&previous, &self.dir)?;
         }
         self.committed = true;
-        // `dir` now holds the old site.
-        std::fs::remove_dir_all(&self.dir)
-            .with_context(|| format!("cannot remove the old site in {}", self.dir.display()))
+        // `dir` now holds the old site. The new one is live whatever happens here, so a failure
+        // is only a warning (the next build removes the leftover).
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            eprintln!(
+                "warning: the new site is in place, but the old one could not be removed from {} \
+                 ({e}); the next build tries again",
+                self.dir.display()
+            );
+        }
+        Ok(())
     }
 }
 

@@ -30,10 +30,12 @@ impl Found {
     }
 }
 
-/// Reads every image under `root`, sorted by relative path (byte order).
-pub(super) fn read(root: &Path) -> Result<Catalogue> {
+/// Reads every image under `root` except those in the folders `skip`, sorted by relative path
+/// (byte order).
+pub(super) fn read(root: &Path, skip: &[&Path]) -> Result<Catalogue> {
     let mut found = Vec::new();
-    let mut visited = HashSet::new();
+    // Skipped folders count as visited already.
+    let mut visited: HashSet<PathBuf> = skip.iter().filter_map(|p| p.canonicalize().ok()).collect();
     walk(root, &mut Vec::new(), &mut visited, &mut found)?;
     if found.is_empty() {
         let extensions = IMAGE_EXTENSIONS

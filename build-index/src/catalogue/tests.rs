@@ -23,12 +23,12 @@ fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
 
 /// Reads with automatic column recognition; panics on error.
 fn read_ok(path: &Path) -> Catalogue {
-    read(path, &ColumnOptions::default()).unwrap_or_else(|e| panic!("read failed: {e:#}"))
+    read(path, &ColumnOptions::default(), &[]).unwrap_or_else(|e| panic!("read failed: {e:#}"))
 }
 
 /// The error message of a read that must fail.
 fn read_err(path: &Path, columns: &ColumnOptions) -> String {
-    match read(path, columns) {
+    match read(path, columns, &[]) {
         Ok(catalogue) => panic!("expected an error, got {catalogue:#?}"),
         Err(e) => format!("{e:#}"),
     }

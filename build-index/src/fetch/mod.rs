@@ -9,8 +9,10 @@ mod retry;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -70,6 +72,9 @@ pub(crate) enum FetchSource {
     Revalidated,
     /// The cached copy was still fresh (`Cache-Control: max-age`); no request was made.
     Fresh,
+    /// The server kept failing (5xx, 429, no connection) after every retry, so the cached copy
+    /// from an earlier build was used: a short outage does not drop products.
+    Stale,
 }
 
 /// A successfully fetched body.
@@ -96,6 +101,8 @@ pub(crate) struct FetchStats {
     pub(crate) retries: u64,
     /// URLs that failed.
     pub(crate) failed: u64,
+    /// Cached copies used because the server kept failing.
+    pub(crate) stale: u64,
     /// Bodies that were fetched fine but could not be written to the cache (not fatal).
     pub(crate) cache_errors: u64,
 }
@@ -108,6 +115,7 @@ struct Counters {
     fresh: AtomicU64,
     retries: AtomicU64,
     failed: AtomicU64,
+    stale: AtomicU64,
     cache_errors: AtomicU64,
 }
 
@@ -123,7 +131,13 @@ pub(crate) struct Fetcher {
     cache: Cache,
     hosts: HostLimiter,
     counters: Counters,
+    /// What became of each URL in this run (`None` while the first fetch of it runs): rows that
+    /// share an image (a feed's variants) make one request, not one each.
+    this_run: Mutex<HashMap<String, Arc<Mutex<Earlier>>>>,
 }
+
+/// How an earlier fetch of a URL in this run ended: `Ok` (the body is in the cache) or the error.
+type Earlier = Option<Result<(), String>>;
 
 /// What one HTTP attempt came to.
 enum Outcome {
@@ -156,16 +170,44 @@ impl Fetcher {
             cache,
             hosts,
             counters: Counters::default(),
+            this_run: Mutex::default(),
         })
     }
 
     /// The body at `url`, from the cache when it is fresh or the server confirms it, otherwise
     /// downloaded. Blocks for the per-host delay and retries; an error is a human sentence.
+    /// A URL asked for again in the same run is not requested again: its body comes from the
+    /// cache, or its error is repeated (a second caller waits for the first to finish).
     pub(crate) fn fetch(&self, url: &str) -> Result<Fetched, String> {
+        let slot = Arc::clone(
+            self.this_run
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(url.to_owned())
+                .or_default(),
+        );
+        let mut earlier = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        match earlier.as_ref() {
+            Some(Err(reason)) => {
+                bump(&self.counters.failed);
+                return Err(reason.clone());
+            }
+            Some(Ok(())) => {
+                if let Some(entry) = self.cache.load(url) {
+                    bump(&self.counters.fresh);
+                    return Ok(Fetched {
+                        bytes: entry.body,
+                        source: FetchSource::Fresh,
+                    });
+                }
+            }
+            None => {}
+        }
         let result = self.fetch_uncounted(url);
         if result.is_err() {
             bump(&self.counters.failed);
         }
+        *earlier = Some(result.as_ref().map(|_| ()).map_err(Clone::clone));
         result
     }
 
@@ -179,6 +221,7 @@ impl Fetcher {
             fresh: get(&c.fresh),
             retries: get(&c.retries),
             failed: get(&c.failed),
+            stale: get(&c.stale),
             cache_errors: get(&c.cache_errors),
         }
     }
@@ -238,6 +281,13 @@ impl Fetcher {
                 Outcome::Fail(reason) => return Err(format!("GET {url} failed: {reason}")),
                 Outcome::Retry { reason, wait } => {
                     if retries >= self.options.max_retries {
+                        if let Some(entry) = cached {
+                            bump(&self.counters.stale);
+                            return Ok(Fetched {
+                                bytes: entry.body,
+                                source: FetchSource::Stale,
+                            });
+                        }
                         let attempts = u64::from(retries) + 1;
                         let plural = if attempts == 1 { "" } else { "s" };
                         return Err(format!(

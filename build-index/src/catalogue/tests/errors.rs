@@ -134,7 +134,7 @@ fn missing_image_or_id_column_is_an_error_with_the_fix() {
         id: Some("name".into()),
         ..ColumnOptions::default()
     };
-    let catalogue = crate::catalogue::read(&path, &columns).expect("read");
+    let catalogue = crate::catalogue::read(&path, &columns, &[]).expect("read");
     assert_eq!(ids(&catalogue), ["Mug"]);
 }
 

@@ -107,7 +107,7 @@ fn folder_column_options_are_ignored() {
         image: None,
         title: None,
     };
-    let catalogue = crate::catalogue::read(dir.path(), &columns).expect("read");
+    let catalogue = crate::catalogue::read(dir.path(), &columns, &[]).expect("read");
     assert_eq!(ids(&catalogue), ["x/one.gif"]);
 }
 

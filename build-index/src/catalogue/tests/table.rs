@@ -159,7 +159,7 @@ fn column_options_override_recognition() {
         image: Some("Big Picture".into()),
         title: Some("LABEL".into()),
     };
-    let catalogue = read(&path, &columns).expect("read");
+    let catalogue = read(&path, &columns, &[]).expect("read");
     let chair = row(&catalogue, "X-1");
     assert_eq!(chair.title, "Chair");
     assert_eq!(chair.image, ImageRef::Path(dir.path().join("x1.jpg")));

@@ -60,13 +60,15 @@ fn last_modified_alone_revalidates() {
         };
         reply.header("Last-Modified", last_modified)
     });
-    let (_dir, f) = fetcher(quick());
+    // Each fetch is a build of its own (within one build a URL is fetched once).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let build = || Fetcher::new(dir.path(), quick()).expect("fetcher");
     let url = server.url("/a.jpg");
     assert_eq!(
-        f.fetch(&url).expect("fetch").source,
+        build().fetch(&url).expect("fetch").source,
         FetchSource::Downloaded
     );
-    let fetched = f.fetch(&url).expect("fetch");
+    let fetched = build().fetch(&url).expect("fetch");
     assert_eq!(
         (fetched.bytes.as_slice(), fetched.source),
         (&b"img"[..], FetchSource::Revalidated)
@@ -78,16 +80,18 @@ fn a_changed_resource_is_downloaded_again() {
     let version = Arc::new(AtomicUsize::new(1));
     let server = versioned(Arc::clone(&version));
     let url = server.url("/a.jpg");
-    let (_dir, f) = fetcher(quick());
-    assert_eq!(f.fetch(&url).expect("fetch").bytes, b"body v1");
+    // Each fetch is a build of its own (within one build a URL is fetched once).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let build = || Fetcher::new(dir.path(), quick()).expect("fetcher");
+    assert_eq!(build().fetch(&url).expect("fetch").bytes, b"body v1");
     version.store(2, Ordering::SeqCst);
-    let fetched = f.fetch(&url).expect("fetch");
+    let fetched = build().fetch(&url).expect("fetch");
     assert_eq!(
         (fetched.bytes.as_slice(), fetched.source),
         (&b"body v2"[..], FetchSource::Downloaded)
     );
     // The cache now holds v2, which the server confirms.
-    let fetched = f.fetch(&url).expect("fetch");
+    let fetched = build().fetch(&url).expect("fetch");
     assert_eq!(
         (fetched.bytes.as_slice(), fetched.source),
         (&b"body v2"[..], FetchSource::Revalidated)
@@ -129,11 +133,13 @@ fn no_cache_forces_revalidation_despite_max_age() {
             .header("ETag", "\"x\"")
             .header("Cache-Control", "max-age=3600, no-cache")
     });
-    let (_dir, f) = fetcher(quick());
+    // Each fetch is a build of its own (within one build a URL is fetched once).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let build = || Fetcher::new(dir.path(), quick()).expect("fetcher");
     let url = server.url("/a.jpg");
-    f.fetch(&url).expect("fetch");
+    build().fetch(&url).expect("fetch");
     assert_eq!(
-        f.fetch(&url).expect("fetch").source,
+        build().fetch(&url).expect("fetch").source,
         FetchSource::Revalidated
     );
     assert_eq!(server.hits().len(), 2);
@@ -212,4 +218,45 @@ fn oversized_bodies_fail() {
         1000
     );
     assert_eq!(server.hits().len(), 3, "oversized bodies are not retried");
+}
+
+#[test]
+fn rows_sharing_an_image_url_make_one_request_per_run() {
+    let server = TestServer::start(1, |hit, _| {
+        if hit.path == "/gone.jpg" {
+            Reply::status(404)
+        } else {
+            Reply::ok("img").header("ETag", "\"v1\"")
+        }
+    });
+    let (_dir, f) = fetcher(quick());
+    let (shared, gone) = (server.url("/shared.jpg"), server.url("/gone.jpg"));
+    // Four rows (a feed's variants) on four workers at once.
+    let mut sources: Vec<FetchSource> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| f.fetch(&shared))).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                let fetched = h.join().expect("thread").expect("fetch");
+                assert_eq!(fetched.bytes, b"img");
+                fetched.source
+            })
+            .collect()
+    });
+    sources.sort_by_key(|s| format!("{s:?}"));
+    assert_eq!(
+        sources,
+        [
+            FetchSource::Downloaded,
+            FetchSource::Fresh,
+            FetchSource::Fresh,
+            FetchSource::Fresh
+        ]
+    );
+    // A missing image fails every row that names it, with one request.
+    let first = f.fetch(&gone).expect_err("404");
+    assert_eq!(f.fetch(&gone).expect_err("404 again"), first);
+    assert_eq!(server.hits().len(), 2, "one request per URL");
+    let stats = f.stats();
+    assert_eq!((stats.downloaded, stats.fresh, stats.failed), (1, 3, 2));
 }

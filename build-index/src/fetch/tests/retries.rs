@@ -139,3 +139,33 @@ fn read_timeouts_are_retried() {
     assert_eq!(fetched.bytes, b"img");
     assert_eq!(f.stats().retries, 1);
 }
+
+#[test]
+fn a_server_that_keeps_failing_falls_back_to_the_copy_cached_by_an_earlier_build() {
+    let server = TestServer::start(1, |_, index| match index {
+        0 => Reply::ok("img v1").header("ETag", "\"v1\""),
+        _ => Reply::status(503),
+    });
+    let url = server.url("/a.jpg");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = || FetchOptions {
+        max_retries: 2,
+        ..quick()
+    };
+    let first = Fetcher::new(dir.path(), options()).expect("fetcher");
+    assert_eq!(
+        first.fetch(&url).expect("fetch").source,
+        FetchSource::Downloaded
+    );
+
+    // The next build meets an outage: after every retry, the product keeps its cached image.
+    let next = Fetcher::new(dir.path(), options()).expect("fetcher");
+    let fetched = next.fetch(&url).expect("the cached copy");
+    assert_eq!(
+        (fetched.bytes.as_slice(), fetched.source),
+        (&b"img v1"[..], FetchSource::Stale)
+    );
+    assert_eq!(server.hits().len(), 1 + 3, "it did try, with retries");
+    let stats = next.stats();
+    assert_eq!((stats.stale, stats.failed, stats.retries), (1, 0, 2));
+}
