@@ -173,8 +173,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             per_host: args.per_host.max(1),
             ..FetchOptions::default()
         };
-        if let Some(ua) = &args.user_agent {
-            opts.user_agent = ua.clone();
+        match &args.user_agent {
+            Some(ua) => opts.user_agent = ua.clone(),
+            None => note(&format!(
+                "note: downloading images as \"{}\"; add --user-agent \"myshop-search \
+                 (ops@myshop.example)\" so the image hosts can reach you",
+                opts.user_agent
+            )),
         }
         Some(Fetcher::new(&cache_dir.join("http"), opts)?)
     } else {
