@@ -77,7 +77,7 @@ impl Vectors {
                 let (raw, index) = unkey(key);
                 Hit {
                     index,
-                    score: query.offset + query.unit * raw as f32,
+                    score: query.score(raw),
                 }
             })
             .collect()
