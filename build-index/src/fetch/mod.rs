@@ -42,6 +42,10 @@ pub(crate) struct FetchOptions {
     pub(crate) connect_timeout: Duration,
     /// Time allowed for each read from (and write to) the socket.
     pub(crate) read_timeout: Duration,
+    /// Time allowed for a whole body to arrive (each read still has `read_timeout`): a server
+    /// sending a byte now and then cannot hold a worker, and the build, for ever. Running out is
+    /// retried like a dropped connection.
+    pub(crate) total_timeout: Duration,
 }
 
 impl Default for FetchOptions {
@@ -59,6 +63,7 @@ impl Default for FetchOptions {
             max_bytes: 50 * 1024 * 1024,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
+            total_timeout: Duration::from_secs(180),
         }
     }
 }
@@ -321,6 +326,7 @@ impl Fetcher {
             }
         }
         let backoff = || retry::backoff(self.options.backoff_base, retry);
+        let deadline = std::time::Instant::now() + self.options.total_timeout;
         let response = match request.call() {
             Ok(response) => response,
             Err(ureq::Error::Status(code, response)) => {
@@ -342,7 +348,7 @@ impl Fetcher {
         let headers = CacheHeaders::from_response(&response);
         match code {
             304 => Outcome::NotModified(headers),
-            200..=299 => match retry::read_body(response, self.options.max_bytes) {
+            200..=299 => match retry::read_body(response, self.options.max_bytes, deadline) {
                 Ok(bytes) => Outcome::Downloaded(bytes, headers),
                 Err(retry::BodyError::TooLarge(reason)) => Outcome::Fail(reason),
                 Err(retry::BodyError::Io(reason)) => Outcome::Retry {

@@ -2,7 +2,7 @@
 //! transport errors are worth retrying, and reading a body under a size limit.
 
 use std::io::Read;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::hosts::jitter;
 
@@ -74,8 +74,12 @@ pub(super) enum BodyError {
 }
 
 /// Reads `response`'s body, refusing (without reading it) one whose `Content-Length` is over
-/// `max_bytes`, and stopping one that grows past it.
-pub(super) fn read_body(response: ureq::Response, max_bytes: u64) -> Result<Vec<u8>, BodyError> {
+/// `max_bytes`, and stopping one that grows past it or is still arriving at `deadline`.
+pub(super) fn read_body(
+    response: ureq::Response,
+    max_bytes: u64,
+    deadline: Instant,
+) -> Result<Vec<u8>, BodyError> {
     let declared = response
         .header("Content-Length")
         .and_then(|v| v.trim().parse::<u64>().ok());
@@ -88,11 +92,23 @@ pub(super) fn read_body(response: ureq::Response, max_bytes: u64) -> Result<Vec<
     }
     let capacity = declared.unwrap_or(0).min(max_bytes).min(16 * 1024 * 1024);
     let mut bytes = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
-    response
-        .into_reader()
-        .take(max_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(|e| BodyError::Io(format!("reading the response body failed: {e}")))?;
+    let mut reader = response.into_reader().take(max_bytes.saturating_add(1));
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader
+            .read(&mut chunk)
+            .map_err(|e| BodyError::Io(format!("reading the response body failed: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+        if Instant::now() > deadline {
+            return Err(BodyError::Io(format!(
+                "the response body was still arriving at the time limit ({} bytes so far)",
+                bytes.len()
+            )));
+        }
+    }
     if bytes.len() as u64 > max_bytes {
         return Err(BodyError::TooLarge(format!(
             "the response body is more than the limit of {max_bytes} bytes"

@@ -36,6 +36,8 @@ struct Reply {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     chunked: bool,
+    /// Send the body one byte per this long.
+    drip: Option<Duration>,
 }
 
 impl Reply {
@@ -45,6 +47,7 @@ impl Reply {
             headers: Vec::new(),
             body: body.into(),
             chunked: false,
+            drip: None,
         }
     }
 
@@ -64,6 +67,28 @@ impl Reply {
     fn chunked(mut self) -> Self {
         self.chunked = true;
         self
+    }
+
+    /// Send the body one byte per `pause`.
+    fn drip(mut self, pause: Duration) -> Self {
+        self.drip = Some(pause);
+        self
+    }
+}
+
+/// A body read one byte per pause.
+struct Drip {
+    body: Cursor<Vec<u8>>,
+    pause: Duration,
+}
+
+impl std::io::Read for Drip {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        thread::sleep(self.pause);
+        self.body.read(&mut buf[..1])
     }
 }
 
@@ -114,10 +139,17 @@ impl TestServer {
                             .collect::<Result<Vec<_>, _>>()
                             .expect("valid header");
                         let len = (!reply.chunked).then_some(reply.body.len());
+                        let body: Box<dyn std::io::Read + Send> = match reply.drip {
+                            Some(pause) => Box::new(Drip {
+                                body: Cursor::new(reply.body),
+                                pause,
+                            }),
+                            None => Box::new(Cursor::new(reply.body)),
+                        };
                         let response = tiny_http::Response::new(
                             tiny_http::StatusCode(reply.status),
                             headers,
-                            Cursor::new(reply.body),
+                            body,
                             len,
                             None,
                         );

@@ -141,6 +141,24 @@ fn read_timeouts_are_retried() {
 }
 
 #[test]
+fn a_body_dripping_in_byte_by_byte_hits_the_whole_request_deadline_and_is_retried() {
+    // Each byte comes well within the read timeout; the whole body would take 3 s.
+    let server = TestServer::start(2, |_, index| match index {
+        0 => Reply::ok(vec![b'x'; 60]).drip(Duration::from_millis(50)),
+        _ => Reply::ok("img"),
+    });
+    let (_dir, f) = fetcher(FetchOptions {
+        total_timeout: Duration::from_millis(500),
+        ..quick()
+    });
+    let fetched = f
+        .fetch(&server.url("/drip.jpg"))
+        .expect("fetch after timeout");
+    assert_eq!(fetched.bytes, b"img");
+    assert_eq!(f.stats().retries, 1);
+}
+
+#[test]
 fn a_server_that_keeps_failing_falls_back_to_the_copy_cached_by_an_earlier_build() {
     let server = TestServer::start(1, |_, index| match index {
         0 => Reply::ok("img v1").header("ETag", "\"v1\""),
