@@ -11,8 +11,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Build, CATALOGUE_IMAGES, Site, assert_complete_site, catalogues, copy_dir, folder_catalogue,
-    png, tempdir, tree,
+    Build, CATALOGUE_IMAGES, EMPTY_CACHE, RECORD, Site, assert_complete_site, catalogues, copy_dir,
+    embedding_cache_size, folder_catalogue, png, tempdir, tree,
 };
 
 #[test]
@@ -140,22 +140,6 @@ fn kill_when(build: &Build, mut now: impl FnMut(Duration) -> bool) -> Ended {
         );
         std::thread::sleep(Duration::from_micros(500));
     }
-}
-
-/// Size of the embedding cache's header (magic and width).
-const EMPTY_CACHE: u64 = 12;
-/// Size of one cached embedding of the 16-dimensional fixture: image hash and 16 f32.
-const RECORD: u64 = 32 + 16 * 4;
-
-/// The size of the (only) embedding cache file under `cache`, 0 if there is none yet.
-fn embedding_cache_size(cache: &Path) -> u64 {
-    std::fs::read_dir(cache.join("embeddings"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
 }
 
 /// Relative paths of the files under `dir` (without reading them).

@@ -6,23 +6,12 @@ mod common;
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Stdio};
 
-use common::{Build, CATALOGUE_IMAGES, assert_complete_site, folder_catalogue, tempdir, tree};
-
-/// Size of the embedding cache's header and of one record of the 16-dimensional fixture.
-const EMPTY_CACHE: u64 = 12;
-const RECORD: u64 = 32 + 16 * 4;
-
-fn embedding_cache_size(cache: &Path) -> u64 {
-    std::fs::read_dir(cache.join("embeddings"))
-        .expect("the build made an embedding cache")
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .map(|m| m.len())
-        .sum()
-}
+use common::{
+    Build, CATALOGUE_IMAGES, EMPTY_CACHE, RECORD, assert_complete_site, embedding_cache_size,
+    folder_catalogue, tempdir, tree,
+};
 
 fn finish(child: Child) {
     let out = child.wait_with_output().expect("wait for build-index");

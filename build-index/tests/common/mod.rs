@@ -411,3 +411,19 @@ pub(crate) fn tempdir() -> tempfile::TempDir {
         .tempdir()
         .expect("temp dir")
 }
+
+/// Size of the embedding cache's header (magic and width).
+pub(crate) const EMPTY_CACHE: u64 = 12;
+/// Size of one cached embedding of the 16-dimensional fixture: image hash and 16 f32.
+pub(crate) const RECORD: u64 = 32 + 16 * 4;
+
+/// The size of the (only) embedding cache file under `cache`, 0 if there is none yet.
+pub(crate) fn embedding_cache_size(cache: &Path) -> u64 {
+    std::fs::read_dir(cache.join("embeddings"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}

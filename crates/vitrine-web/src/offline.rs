@@ -37,10 +37,10 @@ fn save_data(window: &web_sys::Window) -> bool {
 pub fn keep(info: &SiteInfo) {
     let base = crate::url_state::index_base();
     let files: Vec<String> = info.files.iter().map(|f| format!("{base}{f}")).collect();
-    let (thumbs, core): (Vec<&String>, Vec<&String>) =
-        info.files.iter().partition(|f| f.starts_with("thumbs/"));
-    let absolute = |v: Vec<&String>| v.into_iter().map(|f| format!("{base}{f}")).collect();
-    let (thumbs, core): (Vec<String>, Vec<String>) = (absolute(thumbs), absolute(core));
+    let (thumbs, core): (Vec<String>, Vec<String>) = files
+        .iter()
+        .cloned()
+        .partition(|f| f[base.len()..].starts_with("thumbs/"));
     let all_thumbs = info.thumbnail_bytes <= OFFLINE_THUMBNAILS_BUDGET
         && web_sys::window().is_some_and(|w| !save_data(&w));
     let thumbs = if all_thumbs { thumbs } else { Vec::new() };
