@@ -3,7 +3,7 @@
 
 #![allow(clippy::print_stdout)]
 
-mod build;
+mod indexer;
 mod catalogue;
 mod embed;
 mod fetch;
@@ -31,7 +31,7 @@ struct Cli {
 enum Command {
     /// Turn a catalogue into the site's static index (exit 0: all rows indexed; 3: some rows
     /// skipped; 1: nothing written; 2: usage error).
-    Build(Box<build::Args>),
+    Build(Box<indexer::Args>),
     /// Search a built index with the site's own files, as the page does.
     Search(search::Args),
     /// Check that every file of a built index matches its manifest.
@@ -55,7 +55,7 @@ impl std::error::Error for UsageError {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Build(args) => build::run(args),
+        Command::Build(args) => indexer::run(args),
         Command::Search(args) => search::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Embed(args) => embed::run(args),

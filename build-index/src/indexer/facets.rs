@@ -3,7 +3,6 @@
 //! the page can offer filter chips without anyone tagging by hand.
 
 use anyhow::{Result, bail};
-use vitrine_clip::{ClipTokenizer, TextEncoder};
 use vitrine_index::{Facet, FacetValue, normalize};
 
 /// The template used when `--facet-template` is not given.
@@ -66,27 +65,30 @@ pub(crate) fn parse_specs(facets: &[String], templates: &[String]) -> Result<Vec
 /// A facet's manifest entry, and each item's label index and value.
 pub(crate) type Classified = (Facet, Vec<(u16, FacetValue)>);
 
-/// For each facet: its manifest entry, and each item's (label index, probability).
+/// Each facet's label prompts ("a photo of a red product"), in spec order, label order.
+pub(crate) fn prompts(specs: &[FacetSpec]) -> Vec<Vec<String>> {
+    specs
+        .iter()
+        .map(|s| {
+            s.labels
+                .iter()
+                .map(|l| s.template.replacen("{}", l, 1))
+                .collect()
+        })
+        .collect()
+}
+
+/// For each facet: its manifest entry, and each item's (label index, probability), given the
+/// encoded label prompts of each facet (as [`prompts`] lists them) and CLIP's `logit_scale`.
 pub(crate) fn classify(
     specs: &[FacetSpec],
-    tokenizer: &ClipTokenizer,
-    encoder: &TextEncoder,
+    encoded: &[Vec<Vec<f32>>],
+    scale: f32,
     items: &[Vec<f32>],
-) -> Result<Vec<Classified>> {
-    let scale = encoder.logit_scale();
+) -> Vec<Classified> {
     let mut out = Vec::new();
-    for spec in specs {
-        let prompts: Vec<Vec<u32>> = spec
-            .labels
-            .iter()
-            .map(|l| tokenizer.encode(&spec.template.replacen("{}", l, 1)))
-            .collect::<Result<_, _>>()?;
-        let batch: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-        let labels: Vec<Vec<f32>> = encoder
-            .encode_batch(&batch)?
-            .iter()
-            .map(|v| normalize(v))
-            .collect();
+    for (spec, labels) in specs.iter().zip(encoded) {
+        let labels: Vec<Vec<f32>> = labels.iter().map(|v| normalize(v)).collect();
         let mut counts = vec![0u32; labels.len()];
         let mut values = Vec::with_capacity(items.len());
         for item in items {
@@ -117,7 +119,7 @@ pub(crate) fn classify(
         };
         out.push((facet, values));
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

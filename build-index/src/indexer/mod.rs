@@ -4,11 +4,12 @@
 //! with a reason and reported; everything else is indexed.
 
 mod cache;
+mod compute;
 mod facets;
-mod output;
 mod pipeline;
 mod progress;
 mod recall;
+mod site;
 mod thumbs;
 mod write;
 
@@ -110,18 +111,6 @@ struct SkippedRow {
     id: Option<String>,
     reason: String,
 }
-
-/// Prompts that, with the facet prompts, stand for text queries in the recall check.
-const RECALL_PROMPTS: [&str; 8] = [
-    "a photo of a product",
-    "something red",
-    "a black and white picture",
-    "an animal",
-    "food and drink",
-    "a cartoon drawing",
-    "a person smiling",
-    "a car on the road",
-];
 
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let specs = facets::parse_specs(&args.facets, &args.facet_templates).map_err(UsageError)?;
@@ -287,18 +276,33 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         );
     }
 
-    let site = output::Site {
-        args,
-        ckpt: &ckpt,
-        specs: &specs,
-        recall_prompts: &RECALL_PROMPTS,
-        rows: cat.total,
-        skipped: report.skipped.len(),
-        fingerprint: &fingerprint,
-    };
     // The report describes the rows, so it is written even if a check below stops the build.
     write_report(&report)?;
-    let summary = site.write(&indexed)?;
+    let embeddings: Vec<Vec<f32>> = indexed.iter().map(|(_, e, _)| e.clone()).collect();
+    let options = compute::ComputeOptions {
+        specs: &specs,
+        min_recall: args.min_recall,
+        fingerprint: &fingerprint,
+    };
+    let computed = compute::compute(&ckpt, &embeddings, &options)?;
+    let recall = computed.recall.value;
+    let catalogue_name = args
+        .catalogue
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let mut info = std::collections::BTreeMap::new();
+    info.insert("catalogue".to_string(), serde_json::json!(catalogue_name));
+    info.insert("rows".to_string(), serde_json::json!(cat.total));
+    info.insert("skipped".to_string(), serde_json::json!(report.skipped.len()));
+    let options = site::SiteOptions {
+        out: &args.out,
+        info,
+    };
+    let rows: Vec<(&catalogue::Row, &[u8])> = indexed
+        .iter()
+        .map(|(row, _, thumb)| (*row, thumb.as_slice()))
+        .collect();
+    let build_id = site::write(options, &ckpt, &rows, computed)?;
     note(&format!(
         "indexed {} of {} rows ({} embedded, {} from cache, {} skipped); recall@10 {:.4}; build {} in {}",
         report.indexed,
@@ -306,8 +310,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         embedded,
         reused,
         report.skipped.len(),
-        summary.recall,
-        summary.build_id,
+        recall,
+        build_id,
         args.out.display()
     ));
     Ok(if report.skipped.is_empty() {

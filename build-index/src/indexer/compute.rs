@@ -1,0 +1,99 @@
+//! Everything the site is made of that is computed rather than copied: zero-shot facets, the int8
+//! vectors and their measured recall (the gate that stops a build rather than ship a worse
+//! search). Nothing here writes files; `site` does that once every check has passed.
+
+use anyhow::{Result, bail};
+use vitrine_clip::Checkpoint;
+use vitrine_index::{ModelInfo, Recall, Vectors};
+
+use super::facets::{self, Classified, FacetSpec};
+use super::recall;
+
+/// Prompts that, with the facet prompts, stand for text queries in the recall check.
+const RECALL_PROMPTS: [&str; 8] = [
+    "a photo of a product",
+    "something red",
+    "a black and white picture",
+    "an animal",
+    "food and drink",
+    "a cartoon drawing",
+    "a person smiling",
+    "a car on the road",
+];
+
+/// What [`compute`] needs besides the embeddings.
+pub(crate) struct ComputeOptions<'a> {
+    /// The zero-shot facets to classify.
+    pub(crate) specs: &'a [FacetSpec],
+    /// The build fails if recall@10 of the int8 vectors is below this.
+    pub(crate) min_recall: f64,
+    /// The checkpoint's fingerprint (hex), recorded in the manifest.
+    pub(crate) fingerprint: &'a str,
+}
+
+/// The computed parts of a site, all checked.
+pub(crate) struct Computed {
+    /// The model as the manifest describes it.
+    pub(crate) model: ModelInfo,
+    /// Each facet and each item's label.
+    pub(crate) facets: Vec<Classified>,
+    /// The int8 vectors, in row order.
+    pub(crate) vectors: Vectors,
+    /// Recall@10 of the int8 ranking against exact f32, at or above the threshold.
+    pub(crate) recall: Recall,
+}
+
+/// Classifies facets, quantizes `embeddings` and checks the recall of the result; fails (nothing
+/// to write) when recall is below `min_recall`.
+pub(crate) fn compute(
+    ckpt: &Checkpoint,
+    embeddings: &[Vec<f32>],
+    options: &ComputeOptions<'_>,
+) -> Result<Computed> {
+    let tokenizer = ckpt.tokenizer()?;
+    let text = ckpt.text_encoder()?;
+    // Facet prompts and the recall prompts are encoded in one batch, once.
+    let facet_prompts = facets::prompts(options.specs);
+    let prompts: Vec<String> = facet_prompts
+        .iter()
+        .flatten()
+        .cloned()
+        .chain(RECALL_PROMPTS.iter().map(|p| p.to_string()))
+        .collect();
+    let ids: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|p| tokenizer.encode(p))
+        .collect::<Result<_, _>>()?;
+    let batch: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    let text_queries = text.encode_batch(&batch)?;
+    let mut rest = text_queries.iter();
+    let encoded: Vec<Vec<Vec<f32>>> = facet_prompts
+        .iter()
+        .map(|labels| rest.by_ref().take(labels.len()).cloned().collect())
+        .collect();
+    let facets = facets::classify(options.specs, &encoded, text.logit_scale(), embeddings);
+
+    let vectors = Vectors::quantize(embeddings)?;
+    let recall = recall::measure(embeddings, &vectors, &text_queries, 10, options.min_recall);
+    if recall.value < options.min_recall {
+        bail!(
+            "recall@10 of the int8 index is {:.4}, below --min-recall {}; nothing was written \
+             (the embeddings may be degenerate: check the model)",
+            recall.value,
+            options.min_recall
+        );
+    }
+    let model = ModelInfo {
+        id: ckpt.name(),
+        fingerprint: options.fingerprint[..16].to_string(),
+        dim: vectors.dim() as u32,
+        max_tokens: text.max_len() as u32,
+        logit_scale: text.logit_scale(),
+    };
+    Ok(Computed {
+        model,
+        facets,
+        vectors,
+        recall,
+    })
+}

@@ -1,0 +1,137 @@
+//! Writes the site's files from the embedded rows and what `compute` made of them: metadata
+//! chunks, the catalog file, thumbnails, the vectors and the exported text encoder, all named by
+//! content hash and listed in a sealed `manifest.json`, written through [`Staging`].
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use vitrine_clip::Checkpoint;
+use vitrine_index::{
+    CHUNK_SIZE, Catalog, Chunk, EncoderFiles, FORMAT, FORMAT_VERSION, FileRef, Files, Item,
+    MANIFEST, Manifest, MetadataChunk, QUANTIZATION, Quantization, sha256_hex,
+};
+
+use super::compute::Computed;
+use super::write::Staging;
+use crate::catalogue::Row;
+
+/// Where and what to write besides the computed parts.
+pub(crate) struct SiteOptions<'a> {
+    /// The site folder (replaced atomically).
+    pub(crate) out: &'a Path,
+    /// Extra build facts for the manifest's `info` (catalogue file name, row counts).
+    pub(crate) info: BTreeMap<String, serde_json::Value>,
+}
+
+/// Writes every file of the site and its sealed manifest, then swaps the folder into place;
+/// returns the build id. `indexed` is each row with its thumbnail, in the vectors' order.
+pub(crate) fn write(
+    options: SiteOptions<'_>,
+    ckpt: &Checkpoint,
+    indexed: &[(&Row, &[u8])],
+    computed: Computed,
+) -> Result<String> {
+    let Computed {
+        model,
+        facets: facet_results,
+        vectors,
+        recall,
+    } = computed;
+    let staging = Staging::new(options.out)?;
+    let mut thumbnails: BTreeMap<String, FileRef> = BTreeMap::new();
+    let mut items = Vec::with_capacity(indexed.len());
+    for (i, (row, thumb)) in indexed.iter().enumerate() {
+        let sha = sha256_hex(thumb);
+        let path = format!("thumbs/{}.jpg", &sha[..16]);
+        if !thumbnails.contains_key(&path) {
+            staging.write(&path, thumb)?;
+            thumbnails.insert(
+                path.clone(),
+                FileRef {
+                    path: path.clone(),
+                    size: thumb.len() as u64,
+                    sha256: sha,
+                },
+            );
+        }
+        let facets = facet_results
+            .iter()
+            .map(|(f, values)| (f.name.clone(), values[i].1.clone()))
+            .collect();
+        items.push(Item {
+            id: row.id.clone(),
+            title: row.title.clone(),
+            description: row.description.clone(),
+            link: row.link.as_deref().and_then(vitrine_index::safe_link),
+            price: row.price.clone(),
+            thumbnail: Some(path),
+            facets,
+            extra: row.extra.clone(),
+        });
+    }
+
+    let put = |stem: &str, ext: &str, bytes: &[u8]| -> Result<FileRef> {
+        let r = FileRef::for_content(stem, ext, bytes);
+        staging.write(&r.path, bytes)?;
+        Ok(r)
+    };
+    let catalog = Catalog {
+        ids: items.iter().map(|i| i.id.clone()).collect(),
+        facets: facet_results
+            .iter()
+            .map(|(f, v)| (f.name.clone(), v.iter().map(|(l, _)| *l).collect()))
+            .collect(),
+    };
+    let catalog_ref = put("catalog", "json", &serde_json::to_vec(&catalog)?)?;
+    let vectors_ref = put("vectors", "bin", &vectors.to_bytes())?;
+    let mut metadata = Vec::new();
+    for (n, chunk) in items.chunks(CHUNK_SIZE).enumerate() {
+        let first = (n * CHUNK_SIZE) as u32;
+        let bytes = serde_json::to_vec(&MetadataChunk {
+            first,
+            items: chunk.to_vec(),
+        })?;
+        let file = put(&format!("meta/{n}"), "json", &bytes)?;
+        metadata.push(Chunk {
+            first,
+            count: chunk.len() as u32,
+            file,
+        });
+    }
+    let read = |name: &str| {
+        let p = ckpt.dir.join(name);
+        std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    let encoder = EncoderFiles {
+        config: put("encoder/config", "json", &read("config.json")?)?,
+        weights: put("encoder/text", "safetensors", &ckpt.export_text_encoder()?)?,
+        tokenizer: put("encoder/tokenizer", "json", &read("tokenizer.json")?)?,
+    };
+
+    let mut manifest = Manifest {
+        format: FORMAT.into(),
+        version: FORMAT_VERSION,
+        build_id: String::new(),
+        count: items.len() as u32,
+        quantization: Quantization {
+            kind: QUANTIZATION.into(),
+            bytes_per_vector: vectors.dim() as u32,
+        },
+        model,
+        recall,
+        facets: facet_results.into_iter().map(|(f, _)| f).collect(),
+        info: options.info,
+        files: Files {
+            vectors: vectors_ref,
+            catalog: catalog_ref,
+            metadata,
+            encoder,
+            thumbnails: thumbnails.into_values().collect(),
+        },
+    };
+    manifest.seal();
+    staging.write(MANIFEST, &manifest.to_json())?;
+    staging.commit()?;
+    Ok(manifest.build_id)
+}
