@@ -1,28 +1,42 @@
 // vitrine's service worker: makes search work offline after the first visit.
 //
-// - App shell (index.html, boot.js, the worker's files, whatever index.html references) is
+// The page registers it as `sw.js?config=<JSON>`: the site's conventions (index folder, manifest
+// name, the app shell's fixed-name files, the content-hash naming rule) come from the page's
+// build (vitrine-protocol's ServiceWorkerConfig), so this file repeats none of them.
+//
+// - App shell (index.html, the fixed-name shell files, whatever index.html references) is
 //   cached at install.
 // - Files whose names carry a content hash (the app's .js/.wasm/.css and every index file except
-//   manifest.json) never change: served from the cache, fetched once.
-// - index.html, manifest.json and the worker's unhashed files are fetched from the network first
-//   (so a redeploy is seen at once) and from the cache when offline. manifest.json is cached only
+//   the manifest) never change: served from the cache, fetched once.
+// - index.html, the manifest and the other fixed-name files are fetched from the network first
+//   (so a redeploy is seen at once) and from the cache when offline. The manifest is cached only
 //   once every file it lists is.
-// - When the page has loaded an index it posts {type: "index", keep, precache, thumbnails}: the
-//   files of that build are cached (thumbnails last, when the page sends them) and index files
+// - When the page has loaded an index it posts a `keep_build` message (JSON) naming that
+//   build's files: they are cached (thumbnails last, when the page sends them) and index files
 //   no manifest lists any more are deleted. A page only ever loads files named by the manifest
 //   it fetched, so two builds are never combined.
-// - Index files carry the first 16 hex digits of their SHA-256 in their names; only bytes that
-//   match are cached (a file damaged in transit is fetched again next time, never kept), and a
-//   thumbnail that does not match is not shown. The page checks the full hash of what it loads.
+// - Index files carry the start of their SHA-256 in their names; only bytes that match are cached
+//   (a file damaged in transit is fetched again next time, never kept), and a thumbnail that does
+//   not match is not shown. The page checks the full hash of what it loads.
 
 const CACHE = "vitrine-v1";
 const SCOPE = new URL(self.registration.scope);
-const INDEX = new URL("search/", SCOPE).href;
-const MANIFEST = INDEX + "manifest.json";
+const CONFIG = (() => {
+  try {
+    return JSON.parse(new URL(self.location.href).searchParams.get("config"));
+  } catch (_) {
+    return null;
+  }
+})();
+// Without a configuration (registered by something other than the page) nothing is cached.
+const INDEX = CONFIG ? new URL(CONFIG.index_dir, SCOPE).href : null;
+const MANIFEST = CONFIG ? INDEX + CONFIG.manifest : null;
+const HASHED = CONFIG ? new RegExp(CONFIG.hashed_name) : null;
 // Index files being checked and cached in the background, by URL.
 const pending = new Map();
-const UNHASHED = ["", "index.html", "boot.js", "vitrine-worker.js", "vitrine-worker_bg.wasm",
-  "worker-boot.js", "search/manifest.json"].map((p) => new URL(p, SCOPE).href);
+const UNHASHED = CONFIG
+  ? ["", ...CONFIG.shell].map((p) => new URL(p, SCOPE).href).concat([MANIFEST])
+  : [];
 
 // Same-origin files index.html references (href/src attributes).
 function referenced(html) {
@@ -46,13 +60,14 @@ async function precacheShell() {
   const html = await page.clone().text();
   await cache.put(SCOPE.href, page);
   const urls = referenced(html);
-  for (const u of UNHASHED) if (!u.endsWith("manifest.json") && u !== SCOPE.href) urls.add(u);
+  for (const u of UNHASHED) if (u !== MANIFEST && u !== SCOPE.href) urls.add(u);
   await Promise.all([...urls].map((u) =>
     fetch(u, { cache: "no-cache" }).then((r) => put(cache, u, r)).catch(() => {})));
 }
 
 self.addEventListener("install", (event) => {
-  event.waitUntil(precacheShell().catch(() => {}).then(() => self.skipWaiting()));
+  const shell = CONFIG ? precacheShell() : Promise.resolve();
+  event.waitUntil(shell.catch(() => {}).then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {
@@ -85,9 +100,10 @@ async function cacheFirst(request) {
   return response;
 }
 
-// The content hash an index file's name carries (`vectors.<hash>.bin`, `thumbs/<hash>.jpg`).
+// The content hash an index file's name carries (`vectors.<hash>.bin`), by the build's rule.
 function namedHash(url) {
-  const m = /(?:^|[./])([0-9a-f]{16})\.[a-z0-9]+$/.exec(url.slice(INDEX.length));
+  if (!url.startsWith(INDEX)) return null;
+  const m = HASHED.exec(new URL(url).pathname.slice(new URL(INDEX).pathname.length));
   return m ? m[1] : null;
 }
 
@@ -143,6 +159,7 @@ async function indexFile(event, hash) {
 }
 
 self.addEventListener("fetch", (event) => {
+  if (!CONFIG) return;
   const request = event.request;
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== SCOPE.origin ||
@@ -163,7 +180,7 @@ self.addEventListener("fetch", (event) => {
     }));
   } else if (UNHASHED.includes(path)) {
     event.respondWith(networkFirst(request, path));
-  } else if (request.url.startsWith(INDEX) && namedHash(request.url)) {
+  } else if (namedHash(request.url)) {
     event.respondWith(indexFile(event, namedHash(request.url)));
   } else {
     event.respondWith(cacheFirst(request));
@@ -198,7 +215,7 @@ async function fetchMissing(cache, urls, width, current) {
       const u = urls[next++];
       if (pending.has(u)) await pending.get(u);
       if (await cache.match(u)) continue;
-      const hash = u.startsWith(INDEX) ? namedHash(u) : null;
+      const hash = namedHash(u);
       await fetch(u)
         .then((r) => (hash ? keepChecked(cache, u, r, hash, current) : put(cache, u, r)))
         .catch(() => {});
@@ -211,14 +228,15 @@ async function fetchMissing(cache, urls, width, current) {
 let generation = 0;
 
 // The page tells us which index files are current: the files needed to search are cached, then
-// the manifest of that build, files no manifest lists are dropped, then the thumbnails the page sends (all of them when they fit
-// its budget) are fetched in the background so results show pictures offline too.
-async function adopt({ build, index, keep, precache, thumbnails = [] }) {
+// the manifest of that build, files no manifest lists are dropped, then the thumbnails the page
+// sends (all of them when they fit its budget) are fetched in the background so results show
+// pictures offline too.
+async function adopt({ build, index, manifest: manifestUrl, core, thumbnails, all_thumbnails }) {
   const mine = ++generation;
   const current = () => mine === generation;
   const cache = await caches.open(CACHE);
-  const wanted = new Set(keep);
-  const files = precache.filter((u) => u !== MANIFEST);
+  const wanted = new Set([manifestUrl, ...core, ...all_thumbnails]);
+  const files = core;
   await fetchMissing(cache, files, files.length, current);
   const complete = (await Promise.all(files.map((u) => cache.match(u)))).every(Boolean);
   if (!current() || !complete) return;
@@ -241,5 +259,9 @@ async function adopt({ build, index, keep, precache, thumbnails = [] }) {
 }
 
 self.addEventListener("message", (event) => {
-  if (event.data && event.data.type === "index") event.waitUntil(adopt(event.data));
+  let message = null;
+  try {
+    message = JSON.parse(event.data);
+  } catch (_) {}
+  if (CONFIG && message && message.type === "keep_build") event.waitUntil(adopt(message));
 });

@@ -4,11 +4,11 @@
 
 use leptos::html::Input;
 use leptos::prelude::*;
-use vitrine_search::protocol::Query;
+use vitrine_protocol::SearchQuery;
 
 use crate::bridge::{Bridge, Status};
 use crate::components::facets::FacetChips;
-use crate::components::results::{Outcome, ResultGrid};
+use crate::components::results::{ResultGrid, SearchOutcome};
 use crate::components::search_box::SearchBox;
 use crate::components::status::StatusBar;
 use crate::offline;
@@ -40,7 +40,7 @@ pub fn App() -> impl IntoView {
     });
     on_cleanup(move || listener.remove());
 
-    let results: LocalResource<Outcome> = LocalResource::new({
+    let results: LocalResource<SearchOutcome> = LocalResource::new({
         let bridge = bridge.clone();
         move || {
             let s = state.get();
@@ -48,8 +48,8 @@ pub fn App() -> impl IntoView {
             let bridge = bridge.clone();
             async move {
                 let query = match (&s.like, s.q.trim()) {
-                    (Some(id), _) => Query::Like(id.clone()),
-                    (None, q) if !q.is_empty() => Query::Text(q.to_string()),
+                    (Some(id), _) => SearchQuery::Like(id.clone()),
+                    (None, q) if !q.is_empty() => SearchQuery::Text(q.to_string()),
                     _ => return Ok(None),
                 };
                 if !ready {

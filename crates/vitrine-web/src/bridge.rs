@@ -8,10 +8,13 @@ use std::rc::Rc;
 use futures::channel::oneshot;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
-use vitrine_search::protocol::{Found, Query, Request, Response, SiteInfo};
+use vitrine_protocol::{
+    Found, LoadError, Request, Response, SearchError, SearchQuery, SiteInfo, WORKER_BOOT,
+    WORKER_GLUE, WORKER_WASM,
+};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
-use web_sys::{MessageEvent, Worker};
+use web_sys::{MessageEvent, Worker, WorkerOptions};
 
 /// Where loading stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,21 +28,29 @@ pub enum Status {
     },
     /// Model and index loaded and checked.
     Ready,
-    /// Loading failed; the message says why.
-    Error(String),
+    /// Loading failed; nothing can be searched.
+    Error(Unavailable),
 }
 
-/// A failed search, shown in the results area.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SearchError(pub String);
-
-impl std::fmt::Display for SearchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why search is unavailable.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Unavailable {
+    /// The worker could not load the index.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The browser refused to create the worker.
+    #[error("cannot start the search worker: {0}")]
+    CannotStart(String),
+    /// The worker's script or WebAssembly failed before it said anything.
+    #[error("the search worker could not start (is {WORKER_BOOT} deployed?)")]
+    NotStarted,
+    /// The worker failed while loading the index.
+    #[error("the search worker failed while loading: {0}")]
+    FailedLoading(String),
+    /// The worker stopped after the index was loaded.
+    #[error("the search worker stopped ({0}); reload the page")]
+    Stopped(String),
 }
-
-impl std::error::Error for SearchError {}
 
 type Waiters = HashMap<u32, oneshot::Sender<Result<Vec<Found>, SearchError>>>;
 
@@ -74,13 +85,16 @@ impl Bridge {
             total: 0,
         });
         let info = RwSignal::new(None);
-        // A classic worker: Trunk builds workers for wasm-bindgen's `no-modules` target.
-        let worker = match Worker::new("./worker-boot.js") {
+        // A classic worker: Trunk builds workers for wasm-bindgen's `no-modules` target. Its boot
+        // script learns the names of the files to load from the worker's name.
+        let options = WorkerOptions::new();
+        options.set_name(&format!(
+            r#"{{"glue":"./{WORKER_GLUE}","wasm":"./{WORKER_WASM}"}}"#
+        ));
+        let worker = match Worker::new_with_options(&format!("./{WORKER_BOOT}"), &options) {
             Ok(w) => w,
             Err(e) => {
-                status.set(Status::Error(format!(
-                    "cannot start the search worker: {e:?}"
-                )));
+                status.set(Status::Error(Unavailable::CannotStart(format!("{e:?}"))));
                 return Self::from_parts(None, status, info);
             }
         };
@@ -105,15 +119,15 @@ impl Bridge {
                     info.set(Some(site));
                     status.set(Status::Ready);
                 }
-                Response::Failed { message } => status.set(Status::Error(message)),
+                Response::Failed { error } => status.set(Status::Error(error.into())),
                 Response::Results { id, found } => {
                     if let Some(tx) = inner.waiters.borrow_mut().remove(&id) {
                         let _ = tx.send(Ok(found));
                     }
                 }
-                Response::SearchFailed { id, message } => {
+                Response::SearchFailed { id, error } => {
                     if let Some(tx) = inner.waiters.borrow_mut().remove(&id) {
-                        let _ = tx.send(Err(SearchError(message)));
+                        let _ = tx.send(Err(error));
                     }
                 }
             }
@@ -128,16 +142,11 @@ impl Bridge {
                 .filter(|m| !m.is_empty());
             let started = status.get_untracked() == Status::Ready;
             status.set(Status::Error(match (message, started) {
-                (None, false) => {
-                    "the search worker could not start (is worker-boot.js deployed?)".into()
-                }
-                (Some(m), false) => format!("the search worker failed while loading: {m}"),
-                (m, true) => format!(
-                    "the search worker stopped ({}); reload the page",
-                    m.as_deref().unwrap_or("no reason given")
-                ),
+                (None, false) => Unavailable::NotStarted,
+                (Some(m), false) => Unavailable::FailedLoading(m),
+                (m, true) => Unavailable::Stopped(m.unwrap_or_else(|| "no reason given".into())),
             }));
-            // Searches waiting for an answer get "the search worker stopped".
+            // Searches waiting for an answer get `SearchError::WorkerStopped`.
             inner.waiters.borrow_mut().clear();
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
@@ -165,7 +174,7 @@ impl Bridge {
     /// Runs a search in the worker.
     pub async fn search(
         &self,
-        query: Query,
+        query: SearchQuery,
         k: usize,
         facets: Vec<(String, String)>,
     ) -> Result<Vec<Found>, SearchError> {
@@ -177,7 +186,7 @@ impl Bridge {
         };
         self.inner.waiters.borrow_mut().insert(id, tx);
         if self.inner.worker.is_none() {
-            return Err(SearchError("the search worker is not running".into()));
+            return Err(SearchError::WorkerStopped);
         }
         post(
             self.inner.worker.as_ref(),
@@ -188,7 +197,6 @@ impl Bridge {
                 facets,
             },
         );
-        rx.await
-            .unwrap_or_else(|_| Err(SearchError("the search worker stopped".into())))
+        rx.await.unwrap_or(Err(SearchError::WorkerStopped))
     }
 }

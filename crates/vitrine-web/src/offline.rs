@@ -1,9 +1,9 @@
-//! Offline support from the page's side: registers the service worker (`sw.js`) and, once an
-//! index is loaded, tells it which files make up the current build so it caches them (thumbnails
-//! too, within a budget) and drops files no manifest lists any more.
+//! Offline support from the page's side: registers the service worker (`sw.js`, handed the site's
+//! conventions in its URL) and, once an index is loaded, tells it which files make up the current
+//! build so it caches them (thumbnails too, within a budget) and drops files no manifest lists.
 
-use js_sys::{Array, Object, Reflect};
-use vitrine_search::protocol::SiteInfo;
+use js_sys::Reflect;
+use vitrine_protocol::{KeepBuild, ServiceWorkerConfig, ServiceWorkerMessage, SiteInfo};
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -18,7 +18,11 @@ pub fn register() {
     if JsValue::from(container.clone()).is_undefined() {
         return;
     }
-    let _ = container.register("./sw.js");
+    let Ok(config) = serde_json::to_string(&ServiceWorkerConfig::current()) else {
+        return;
+    };
+    let url = format!("./sw.js?config={}", js_sys::encode_uri_component(&config));
+    let _ = container.register(&url);
 }
 
 /// Thumbnails are all kept offline (fetched in the background after the files needed to search)
@@ -33,18 +37,29 @@ fn save_data(window: &web_sys::Window) -> bool {
         .is_ok_and(|v| v.is_truthy())
 }
 
-/// Sends the current build's file list to the active service worker.
+/// Sends the current build's files to the active service worker.
 pub fn keep(info: &SiteInfo) {
     let base = crate::url_state::index_base();
-    let files: Vec<String> = info.files.iter().map(|f| format!("{base}{f}")).collect();
-    let (thumbs, core): (Vec<String>, Vec<String>) = files
-        .iter()
-        .cloned()
-        .partition(|f| f[base.len()..].starts_with("thumbs/"));
-    let all_thumbs = info.thumbnail_bytes <= OFFLINE_THUMBNAILS_BUDGET
+    let absolute = |files: &[String]| files.iter().map(|f| format!("{base}{f}")).collect();
+    let offline = &info.offline;
+    let all_thumbnails: Vec<String> = absolute(&offline.thumbnails);
+    let fetch_thumbnails = offline.thumbnail_bytes <= OFFLINE_THUMBNAILS_BUDGET
         && web_sys::window().is_some_and(|w| !save_data(&w));
-    let thumbs = if all_thumbs { thumbs } else { Vec::new() };
-    let build = info.build_id.clone();
+    let message = ServiceWorkerMessage::KeepBuild(KeepBuild {
+        build: info.build_id.clone(),
+        index: base.clone(),
+        manifest: format!("{base}{}", vitrine_index::MANIFEST),
+        core: absolute(&offline.core),
+        thumbnails: if fetch_thumbnails {
+            all_thumbnails.clone()
+        } else {
+            Vec::new()
+        },
+        all_thumbnails,
+    });
+    let Ok(json) = serde_json::to_string(&message) else {
+        return;
+    };
     wasm_bindgen_futures::spawn_local(async move {
         let Some(window) = web_sys::window() else {
             return;
@@ -59,14 +74,6 @@ pub fn keep(info: &SiteInfo) {
         };
         let reg: ServiceWorkerRegistration = reg.unchecked_into();
         let Some(active) = reg.active() else { return };
-        let msg = Object::new();
-        let to_array = |v: &[String]| v.iter().map(JsValue::from).collect::<Array>();
-        let _ = Reflect::set(&msg, &"type".into(), &"index".into());
-        let _ = Reflect::set(&msg, &"build".into(), &build.into());
-        let _ = Reflect::set(&msg, &"index".into(), &base.into());
-        let _ = Reflect::set(&msg, &"keep".into(), &to_array(&files));
-        let _ = Reflect::set(&msg, &"precache".into(), &to_array(&core));
-        let _ = Reflect::set(&msg, &"thumbnails".into(), &to_array(&thumbs));
-        let _ = active.post_message(&msg);
+        let _ = active.post_message(&JsValue::from_str(&json));
     });
 }

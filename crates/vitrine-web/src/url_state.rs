@@ -2,6 +2,7 @@
 //! the results and back/forward walk through earlier searches. Only the query string changes, so
 //! this works under any sub-path.
 
+use vitrine_protocol::INDEX_DIR;
 use wasm_bindgen::JsValue;
 use web_sys::{Url, UrlSearchParams};
 
@@ -93,12 +94,12 @@ pub fn write(state: &UrlState, push: bool) -> bool {
     done.is_ok()
 }
 
-/// The absolute URL of the index folder: `search/` beside the page.
+/// The absolute URL of the index folder ([`INDEX_DIR`] beside the page).
 pub fn index_base() -> String {
     let href = web_sys::window()
         .and_then(|w| w.location().href().ok())
         .unwrap_or_default();
-    Url::new_with_base("search/", &href)
+    Url::new_with_base(INDEX_DIR, &href)
         .map(|u| u.href())
-        .unwrap_or_else(|_| "search/".into())
+        .unwrap_or_else(|_| INDEX_DIR.into())
 }

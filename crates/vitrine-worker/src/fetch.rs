@@ -1,9 +1,9 @@
-//! Downloads from the worker: whole bodies, streamed so the page can show bytes received of the
-//! total the manifest announced. Goes through the page's service worker, which serves cached
-//! files offline.
+//! Downloads from the worker: whole bodies, streamed so the caller can report bytes received of
+//! the total the manifest announced. Goes through the page's service worker, which serves cached
+//! files offline. Failures are [`DownloadError`]s, told apart by kind (an HTTP status is a number).
 
 use js_sys::{Reflect, Uint8Array};
-use vitrine_search::protocol::Response;
+use vitrine_protocol::DownloadError;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -17,7 +17,7 @@ fn js_error(e: JsValue) -> String {
 }
 
 /// Starts a GET; `revalidate` asks the HTTP cache to check with the server first (the manifest).
-async fn start(url: &str, revalidate: bool) -> Result<web_sys::Response, String> {
+async fn start(url: &str, revalidate: bool) -> Result<web_sys::Response, DownloadError> {
     let init = RequestInit::new();
     if revalidate {
         init.set_cache(RequestCache::NoCache);
@@ -25,58 +25,70 @@ async fn start(url: &str, revalidate: bool) -> Result<web_sys::Response, String>
     let promise = super::scope().fetch_with_str_and_init(url, &init);
     let resp: web_sys::Response = JsFuture::from(promise)
         .await
-        .map_err(|e| format!("cannot download {url}: {} (offline?)", js_error(e)))?
+        .map_err(|e| DownloadError::Unreachable {
+            url: url.to_string(),
+            detail: js_error(e),
+        })?
         .unchecked_into();
     if !resp.ok() {
-        return Err(format!(
-            "cannot download {url}: HTTP {} {}",
-            resp.status(),
-            resp.status_text()
-        ));
+        return Err(DownloadError::Status {
+            url: url.to_string(),
+            status: resp.status(),
+            status_text: resp.status_text(),
+        });
     }
     Ok(resp)
 }
 
 /// Downloads a whole body.
-pub(crate) async fn fetch_all(url: &str, revalidate: bool) -> Result<Vec<u8>, String> {
+pub(crate) async fn fetch_all(url: &str, revalidate: bool) -> Result<Vec<u8>, DownloadError> {
+    let broke = |e: JsValue| DownloadError::BrokenOff {
+        url: url.to_string(),
+        detail: js_error(e),
+    };
     let resp = start(url, revalidate).await?;
-    let buf = JsFuture::from(resp.array_buffer().map_err(js_error)?)
+    let buf = JsFuture::from(resp.array_buffer().map_err(broke)?)
         .await
-        .map_err(js_error)?;
+        .map_err(broke)?;
     Ok(Uint8Array::new(&buf).to_vec())
 }
 
-/// Downloads several files, reporting progress over all of them.
-pub(crate) struct Downloader {
+/// Downloads several files, reporting bytes received over all of them to `progress`
+/// (`loaded`, `total`) at most every 100 ms and after each file.
+pub(crate) struct Downloader<P: FnMut(u64, u64)> {
     loaded: u64,
     total: u64,
     reported: f64,
+    progress: P,
 }
 
-impl Downloader {
+impl<P: FnMut(u64, u64)> Downloader<P> {
     /// Progress will be reported against `total` bytes.
-    pub(crate) fn new(total: u64) -> Self {
-        super::post(&Response::Progress { loaded: 0, total });
+    pub(crate) fn new(total: u64, mut progress: P) -> Self {
+        progress(0, total);
         Self {
             loaded: 0,
             total,
             reported: 0.0,
+            progress,
         }
     }
 
     /// Downloads one file of `size` bytes (as the manifest says) chunk by chunk, into a buffer
     /// reserved up front so a large model is never copied while the buffer grows.
-    pub(crate) async fn fetch(&mut self, url: &str, size: u64) -> Result<Vec<u8>, String> {
+    pub(crate) async fn fetch(&mut self, url: &str, size: u64) -> Result<Vec<u8>, DownloadError> {
         let resp = start(url, false).await?;
         let Some(body) = resp.body() else {
             return fetch_all(url, false).await;
         };
+        let broke = |e: JsValue| DownloadError::BrokenOff {
+            url: url.to_string(),
+            detail: js_error(e),
+        };
         let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
         let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
         loop {
-            let chunk = JsFuture::from(reader.read())
-                .await
-                .map_err(|e| format!("download of {url} broke off: {}", js_error(e)))?;
+            let chunk = JsFuture::from(reader.read()).await.map_err(broke)?;
             let done = Reflect::get(&chunk, &"done".into())
                 .map(|d| d.is_truthy())
                 .unwrap_or(true);
@@ -84,7 +96,7 @@ impl Downloader {
                 break;
             }
             let value: Uint8Array = Reflect::get(&chunk, &"value".into())
-                .map_err(js_error)?
+                .map_err(broke)?
                 .unchecked_into();
             let start = out.len();
             out.resize(start + value.length() as usize, 0);
@@ -93,16 +105,10 @@ impl Downloader {
             let now = js_sys::Date::now();
             if now - self.reported > 100.0 {
                 self.reported = now;
-                super::post(&Response::Progress {
-                    loaded: self.loaded,
-                    total: self.total,
-                });
+                (self.progress)(self.loaded, self.total);
             }
         }
-        super::post(&Response::Progress {
-            loaded: self.loaded,
-            total: self.total,
-        });
+        (self.progress)(self.loaded, self.total);
         Ok(out)
     }
 }

@@ -2,20 +2,21 @@
 //! It downloads the index (reporting bytes), has `vitrine-search` check every file against the
 //! manifest, encodes queries with CLIP and ranks; only the latest pending search is run.
 
+mod errors;
 mod fetch;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use vitrine_index::{Manifest, MetadataChunk};
-use vitrine_search::protocol::{Found, Query, Request, Response, SiteInfo};
-use vitrine_search::{Engine, SiteFiles, required_files};
+use vitrine_index::{Manifest, MetadataChunk, SearchFiles};
+use vitrine_protocol::{
+    DownloadError, Found, LoadError, Request, Response, SearchError, SearchQuery, SiteInfo,
+};
+use vitrine_search::Engine;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
-
-use fetch::Downloader;
 
 /// The worker's state between messages.
 #[derive(Default)]
@@ -33,10 +34,10 @@ fn scope() -> DedicatedWorkerGlobalScope {
 }
 
 fn post(response: &Response) {
-    let json = serde_json::to_string(response).unwrap_or_else(|e| {
-        format!(r#"{{"type":"failed","message":"cannot encode a response: {e}"}}"#)
-    });
-    let _ = scope().post_message(&JsValue::from_str(&json));
+    // Only non-finite scores fail to encode, and the engine clamps every score.
+    if let Ok(json) = serde_json::to_string(response) {
+        let _ = scope().post_message(&JsValue::from_str(&json));
+    }
 }
 
 /// Installs the message handler and tells the page the worker is listening.
@@ -58,7 +59,7 @@ pub fn start() {
                     if let Some(Request::Search { id, .. }) = s.pending.replace(search) {
                         post(&Response::SearchFailed {
                             id,
-                            message: "superseded".into(),
+                            error: SearchError::Superseded,
                         });
                     }
                     !std::mem::replace(&mut s.busy, true)
@@ -69,7 +70,7 @@ pub fn start() {
                 }
             }
             Err(e) => post(&Response::Failed {
-                message: format!("bad request: {e}"),
+                error: LoadError::BadRequest(e.to_string()),
             }),
         }
     });
@@ -82,15 +83,12 @@ async fn load(state: Rc<RefCell<State>>, base: String) {
     match load_engine(&base).await {
         Ok(engine) => {
             let m = engine.manifest();
-            let mut files: Vec<String> = m.files.all().iter().map(|f| f.path.clone()).collect();
-            files.push(vitrine_index::MANIFEST.to_string());
             let info = SiteInfo {
                 build_id: m.build_id.clone(),
                 count: m.count,
                 model: m.model.id.clone(),
                 facets: m.facets.clone(),
-                files,
-                thumbnail_bytes: m.files.thumbnails.iter().map(|f| f.size).sum(),
+                offline: m.files.offline(),
             };
             let mut s = state.borrow_mut();
             s.base = base;
@@ -99,34 +97,33 @@ async fn load(state: Rc<RefCell<State>>, base: String) {
             drop(s);
             post(&Response::Ready(info));
         }
-        Err(message) => post(&Response::Failed { message }),
+        Err(error) => post(&Response::Failed { error }),
     }
 }
 
-async fn load_engine(base: &str) -> Result<Engine, String> {
+async fn load_engine(base: &str) -> Result<Engine, LoadError> {
     let manifest_url = format!("{base}{}", vitrine_index::MANIFEST);
-    let bytes = fetch::fetch_all(&manifest_url, true).await?;
-    let manifest = Manifest::from_json(&bytes).map_err(|e| e.to_string())?;
-    let refs = required_files(&manifest);
+    let bytes = fetch::fetch_all(&manifest_url, true)
+        .await
+        .map_err(LoadError::Download)?;
+    let manifest = Manifest::from_json(&bytes).map_err(|e| errors::load_index_error(&e))?;
+    let refs = manifest.files.search().into_vec();
     let total = refs.iter().map(|r| r.size).sum();
-    let mut down = Downloader::new(total);
+    let mut down = fetch::Downloader::new(total, |loaded, total| {
+        post(&Response::Progress { loaded, total })
+    });
     let mut got = Vec::with_capacity(refs.len());
     for r in refs {
-        let b = down.fetch(&format!("{base}{}", r.path), r.size).await?;
+        let b = down
+            .fetch(&format!("{base}{}", r.path), r.size)
+            .await
+            .map_err(LoadError::Download)?;
         // Check each file as it arrives, so a bad one is named before the rest downloads.
-        r.check(&b).map_err(|e| e.to_string())?;
+        r.check(&b).map_err(|e| errors::load_index_error(&e))?;
         got.push(b);
     }
-    let mut it = got.into_iter();
-    let mut next = || it.next().unwrap_or_default();
-    let files = SiteFiles {
-        config: next(),
-        weights: next(),
-        tokenizer: next(),
-        vectors: next(),
-        catalog: next(),
-    };
-    Engine::from_checked(manifest, files).map_err(|e| e.to_string())
+    let files = SearchFiles::from_vec(got).expect("one download per search file");
+    Engine::from_checked(manifest, files).map_err(errors::load_error)
 }
 
 /// Runs pending searches until none is left, newest first (older ones were superseded).
@@ -139,7 +136,7 @@ async fn drain(state: Rc<RefCell<State>>) {
                 (Some(Request::Search { id, .. }), None) => {
                     post(&Response::SearchFailed {
                         id,
-                        message: "the index is not loaded".into(),
+                        error: SearchError::NotLoaded,
                     });
                     continue;
                 }
@@ -160,7 +157,7 @@ async fn drain(state: Rc<RefCell<State>>) {
         };
         let response = match search(&state, &engine, &base, &query, k, &facets).await {
             Ok(found) => Response::Results { id, found },
-            Err(message) => Response::SearchFailed { id, message },
+            Err(error) => Response::SearchFailed { id, error },
         };
         post(&response);
         // Let newer messages in before the next search.
@@ -172,43 +169,43 @@ async fn search(
     state: &Rc<RefCell<State>>,
     engine: &Engine,
     base: &str,
-    query: &Query,
+    query: &SearchQuery,
     k: usize,
     facets: &[(String, String)],
-) -> Result<Vec<Found>, String> {
+) -> Result<Vec<Found>, SearchError> {
     let filter = engine.facet_filter(facets);
     let hits = match query {
-        Query::Text(text) => engine.search_text(text, k, filter.as_deref()),
-        Query::Like(id) => engine.like(id, k, filter.as_deref()),
+        SearchQuery::Text(text) => engine.search_text(text, k, filter.as_deref()),
+        SearchQuery::Like(id) => engine.like(id, k, filter.as_deref()),
     }
-    .map_err(|e| e.to_string())?;
-    let chunks = &engine.manifest().files.metadata;
+    .map_err(errors::search_error)?;
+    let files = &engine.manifest().files;
     let mut found = Vec::with_capacity(hits.len());
     for h in hits {
-        let Some(n) = chunks
-            .iter()
-            .position(|c| (c.first..c.first + c.count).contains(&h.index))
-        else {
-            return Err(format!("no metadata chunk holds item {}", h.index));
+        let Some((n, chunk_ref)) = files.chunk_of(h.index) else {
+            return Err(SearchError::Index {
+                problem: vitrine_protocol::IndexProblem::Malformed,
+                message: format!("no metadata chunk holds item {}", h.index),
+            });
         };
         let cached = state.borrow().chunks.get(&n).cloned();
         let chunk = match cached {
             Some(c) => c,
             None => {
-                let r = &chunks[n].file;
+                let r = &chunk_ref.file;
                 let bytes = fetch::fetch_all(&format!("{base}{}", r.path), false)
                     .await
-                    .map_err(|e| {
+                    .map_err(|e| match e {
                         // Chunks are fetched as results need them: after a redeploy, a page
                         // opened earlier finds its build's files gone.
-                        if e.contains("HTTP 404") {
-                            format!("the catalogue was updated since this page was opened; reload the page ({e})")
-                        } else {
-                            e
-                        }
+                        DownloadError::Status { status: 404, .. } => SearchError::Redeployed(e),
+                        e => SearchError::Download(e),
                     })?;
-                r.check(&bytes).map_err(|e| e.to_string())?;
-                let c = Rc::new(MetadataChunk::from_json(&bytes).map_err(|e| e.to_string())?);
+                r.check(&bytes)
+                    .map_err(|e| errors::search_index_error(&e))?;
+                let c =
+                    MetadataChunk::from_json(&bytes).map_err(|e| errors::search_index_error(&e))?;
+                let c = Rc::new(c);
                 state.borrow_mut().chunks.insert(n, c.clone());
                 c
             }

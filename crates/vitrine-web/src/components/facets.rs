@@ -2,7 +2,7 @@
 //! are alternatives; different facets must all match.
 
 use leptos::prelude::*;
-use vitrine_search::protocol::SiteInfo;
+use vitrine_protocol::SiteInfo;
 
 use crate::url_state::UrlState;
 

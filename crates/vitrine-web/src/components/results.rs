@@ -5,13 +5,11 @@
 use leptos::html::Input;
 use leptos::prelude::*;
 use leptos::web_sys::KeyboardEvent;
-use vitrine_search::protocol::Found;
+use vitrine_protocol::{Found, INDEX_DIR, SearchError};
 use wasm_bindgen::JsCast;
 
-use crate::bridge::SearchError;
-
 /// What a search resolved to: nothing asked yet (`None`) or the results.
-pub type Outcome = Result<Option<Vec<Found>>, SearchError>;
+pub type SearchOutcome = Result<Option<Vec<Found>>, SearchError>;
 
 fn cards() -> Vec<web_sys::HtmlElement> {
     let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
@@ -109,7 +107,7 @@ fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
     let id = item.id.clone();
     // Checked again here: the page may be served an index from an older build-index.
     let href = item.link.as_deref().and_then(vitrine_index::safe_link);
-    let thumb = item.thumbnail.map(|t| format!("search/{t}"));
+    let thumb = item.thumbnail.map(|t| format!("{INDEX_DIR}{t}"));
     let score_text = format!("{score:.3}");
     let hover = format!("similarity {score_text}");
     let score_attr = score_text.clone();

@@ -2,7 +2,7 @@
 //! ready, or what went wrong. `data-state` is `loading`, `ready` or `error` for tests.
 
 use leptos::prelude::*;
-use vitrine_search::protocol::SiteInfo;
+use vitrine_protocol::SiteInfo;
 
 use crate::bridge::Status;
 
@@ -40,8 +40,8 @@ pub fn StatusBar(
                 .unwrap_or_default();
             view! { <span>{summary}</span> }.into_any()
         }
-        Status::Error(message) => view! {
-            <span role="alert">"Search is unavailable: " {message}</span>
+        Status::Error(why) => view! {
+            <span role="alert">"Search is unavailable: " {why.to_string()}</span>
         }
         .into_any(),
     };

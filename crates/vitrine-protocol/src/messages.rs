@@ -1,13 +1,16 @@
-//! The messages between the page and its search worker (JSON over `postMessage`). They live here,
-//! beside the engine they drive, so both wasm crates and native tests share one definition.
+//! Page ↔ search worker: JSON over `postMessage`. The page asks the worker to load an index and
+//! to run searches; the worker reports progress, readiness and results, each failure as a typed
+//! error the page can tell apart without reading its text.
 
 use serde::{Deserialize, Serialize};
-use vitrine_index::{Facet, Item};
+use vitrine_index::{Facet, Item, OfflineFiles};
+
+use crate::errors::{LoadError, SearchError};
 
 /// What to search for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
-pub enum Query {
+pub enum SearchQuery {
     /// A text query, with query arithmetic.
     Text(String),
     /// "More like this" for an item id.
@@ -18,7 +21,7 @@ pub enum Query {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Request {
-    /// Load the index whose `manifest.json` is at `base` + `manifest.json` (an absolute URL).
+    /// Load the index whose manifest is in the folder `base` (an absolute URL ending in `/`).
     Load {
         /// Absolute URL of the index folder, ending in `/`.
         base: String,
@@ -28,7 +31,7 @@ pub enum Request {
         /// Chosen by the page; newer searches have larger ids.
         id: u32,
         /// The query.
-        query: Query,
+        query: SearchQuery,
         /// How many results.
         k: usize,
         /// Facet selections `(facet, label)`.
@@ -56,10 +59,8 @@ pub struct SiteInfo {
     pub model: String,
     /// Facets for filter chips.
     pub facets: Vec<Facet>,
-    /// Every file of the index relative to its folder (manifest included), for the offline cache.
-    pub files: Vec<String>,
-    /// The thumbnails' total size in bytes, to decide whether to keep them all offline.
-    pub thumbnail_bytes: u64,
+    /// The index's files to keep for offline use (relative to the index folder).
+    pub offline: OfflineFiles,
 }
 
 /// Worker → page.
@@ -79,8 +80,8 @@ pub enum Response {
     Ready(SiteInfo),
     /// Loading failed; nothing can be searched.
     Failed {
-        /// Why, for the page to show.
-        message: String,
+        /// Why.
+        error: LoadError,
     },
     /// Results of search `id`, best first.
     Results {
@@ -94,6 +95,49 @@ pub enum Response {
         /// The request's id.
         id: u32,
         /// Why.
-        message: String,
+        error: SearchError,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::DownloadError;
+
+    #[test]
+    fn messages_round_trip_through_json_with_typed_errors() {
+        let messages = [
+            Response::Failed {
+                error: LoadError::Download(DownloadError::Status {
+                    url: "http://x/search/manifest.json".into(),
+                    status: 404,
+                    status_text: "Not Found".into(),
+                }),
+            },
+            Response::SearchFailed {
+                id: 7,
+                error: SearchError::Superseded,
+            },
+            Response::Progress {
+                loaded: 1,
+                total: 2,
+            },
+        ];
+        for m in messages {
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Response>(&json).unwrap(),
+                m,
+                "{json}"
+            );
+        }
+        let request = Request::Search {
+            id: 1,
+            query: SearchQuery::Like("sku-1".into()),
+            k: 10,
+            facets: vec![("color".into(), "red".into())],
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), request);
+    }
 }

@@ -1,0 +1,138 @@
+//! How a deployed site is laid out, defined once for the page, the service worker (which gets
+//! [`ServiceWorkerConfig`] from the page when it registers it), the test server and
+//! `build-index`: the app shell's fixed-name files beside `index.html`, and the index in
+//! [`INDEX_DIR`] with every file but its manifest named by content.
+
+use serde::{Deserialize, Serialize};
+use vitrine_index::{HASHED_NAME_PATTERN, MANIFEST, name_hash};
+
+/// The index's folder beside the page (`build-index build --out dist/search`).
+pub const INDEX_DIR: &str = "search/";
+
+/// The worker's boot script: loads [`WORKER_GLUE`], then [`WORKER_WASM`].
+pub const WORKER_BOOT: &str = "worker-boot.js";
+/// The worker's wasm-bindgen glue (Trunk names worker files without a hash).
+pub const WORKER_GLUE: &str = "vitrine-worker.js";
+/// The worker's WebAssembly.
+pub const WORKER_WASM: &str = "vitrine-worker_bg.wasm";
+
+/// The app shell's files whose names never change: hosts must serve them (and the index's
+/// manifest) with `Cache-Control: no-cache`, so a redeploy is seen at once. Every other file is
+/// named by its content and may be cached for ever.
+pub const SHELL_FILES: [&str; 6] = [
+    "index.html",
+    "boot.js",
+    "sw.js",
+    WORKER_BOOT,
+    WORKER_GLUE,
+    WORKER_WASM,
+];
+
+/// Whether a file of the deployed site (a path relative to the page's folder, `/`-separated)
+/// is named by its content: index files other than the manifest, and the files Trunk hashes
+/// (`vitrine-web-<16 hex>.js`, `…_bg.wasm`, `style-<16 hex>.css`).
+pub fn is_content_addressed(path: &str) -> bool {
+    if let Some(index_file) = path.strip_prefix(INDEX_DIR) {
+        return name_hash(index_file).is_some();
+    }
+    if path.contains('/') || SHELL_FILES.contains(&path) {
+        return false;
+    }
+    let stem = path.rsplit_once('.').map_or(path, |(stem, _)| stem);
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    stem.rsplit_once('-')
+        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// What the service worker needs to know about the site, handed to it by the page in the
+/// registration URL (`sw.js?config=…`), so `sw.js` repeats none of these conventions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceWorkerConfig {
+    /// [`INDEX_DIR`].
+    pub index_dir: String,
+    /// The manifest's name in it.
+    pub manifest: String,
+    /// [`SHELL_FILES`] but `sw.js` itself: cached at install, fetched network-first.
+    pub shell: Vec<String>,
+    /// [`HASHED_NAME_PATTERN`]: index files it matches are checked against their hash.
+    pub hashed_name: String,
+}
+
+impl ServiceWorkerConfig {
+    /// The configuration of this build of the page.
+    pub fn current() -> Self {
+        Self {
+            index_dir: INDEX_DIR.into(),
+            manifest: MANIFEST.into(),
+            shell: SHELL_FILES
+                .iter()
+                .filter(|f| **f != "sw.js")
+                .map(|f| f.to_string())
+                .collect(),
+            hashed_name: HASHED_NAME_PATTERN.into(),
+        }
+    }
+}
+
+/// The files of the build a page has loaded, as absolute URLs, for the offline cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepBuild {
+    /// The manifest's build id.
+    pub build: String,
+    /// The index folder.
+    pub index: String,
+    /// The manifest, cached once every core file is.
+    pub manifest: String,
+    /// The files needed to search and show results.
+    pub core: Vec<String>,
+    /// Thumbnails to fetch in the background (empty when the page chose not to).
+    pub thumbnails: Vec<String>,
+    /// Every thumbnail of the build, kept if cached (the page may have sent none to fetch).
+    pub all_thumbnails: Vec<String>,
+}
+
+/// Page → service worker (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServiceWorkerMessage {
+    /// Cache this build's files and drop index files no build lists.
+    KeepBuild(KeepBuild),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_addressed_files_are_told_from_fixed_names() {
+        for hashed in [
+            "search/vectors.0123456789abcdef.bin",
+            "search/thumbs/thumb.0123456789abcdef.jpg",
+            "vitrine-web-8e5262697f9d8c73_bg.wasm",
+            "vitrine-web-8e5262697f9d8c73.js",
+            "style-0123456789abcdef.css",
+        ] {
+            assert!(is_content_addressed(hashed), "{hashed}");
+        }
+        for fixed in [
+            "search/manifest.json",
+            "index.html",
+            "sw.js",
+            WORKER_GLUE,
+            WORKER_WASM,
+            "search/vectors.bin",
+            "other/x-0123456789abcdef.js",
+        ] {
+            assert!(!is_content_addressed(fixed), "{fixed}");
+        }
+    }
+
+    #[test]
+    fn the_service_worker_config_leaves_out_the_service_worker() {
+        let c = ServiceWorkerConfig::current();
+        assert_eq!(c.shell.len(), SHELL_FILES.len() - 1);
+        assert!(!c.shell.iter().any(|f| f == "sw.js"));
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("search/") && json.contains("manifest.json"));
+    }
+}

@@ -1,0 +1,15 @@
+//! What vitrine's page, its search worker and its service worker say to each other, and the
+//! conventions of a deployed site they share (the index folder, the app shell's fixed file
+//! names). One definition for all three and for native tests; no engine code, so the page's
+//! Cargo graph stays free of models.
+
+mod errors;
+mod layout;
+mod messages;
+
+pub use errors::{DownloadError, IndexProblem, LoadError, SearchError};
+pub use layout::{
+    INDEX_DIR, KeepBuild, SHELL_FILES, ServiceWorkerConfig, ServiceWorkerMessage, WORKER_BOOT,
+    WORKER_GLUE, WORKER_WASM, is_content_addressed,
+};
+pub use messages::{Found, Request, Response, SearchQuery, SiteInfo};
