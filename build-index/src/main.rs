@@ -3,10 +3,11 @@
 
 #![allow(clippy::print_stdout)]
 
-mod indexer;
+mod built;
 mod catalogue;
 mod embed;
 mod fetch;
+mod indexer;
 mod search;
 mod verify;
 

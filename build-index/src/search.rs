@@ -7,8 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use vitrine_index::{FileRef, MANIFEST, Manifest, MetadataChunk};
-use vitrine_search::{Engine, SiteFiles};
+use vitrine_index::MetadataChunk;
+use vitrine_search::Engine;
+
+use crate::built;
 
 /// Arguments of `build-index search`.
 #[derive(clap::Args)]
@@ -45,25 +47,17 @@ struct Result1 {
     score: f32,
 }
 
-fn read(site: &Path, file: &FileRef) -> Result<Vec<u8>> {
-    let path = site.join(&file.path);
-    std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
-}
-
 /// Loads a site's search engine from disk (every file checked against the manifest).
 pub(crate) fn load(site: &Path) -> Result<Engine> {
-    let mpath = site.join(MANIFEST);
-    let bytes =
-        std::fs::read(&mpath).with_context(|| format!("cannot read {}", mpath.display()))?;
-    let manifest = Manifest::from_json(&bytes).with_context(|| mpath.display().to_string())?;
-    let f = &manifest.files;
-    let files = SiteFiles {
-        config: read(site, &f.encoder.config)?,
-        weights: read(site, &f.encoder.weights)?,
-        tokenizer: read(site, &f.encoder.tokenizer)?,
-        vectors: read(site, &f.vectors)?,
-        catalog: read(site, &f.catalog)?,
-    };
+    let manifest = built::manifest(site)?;
+    let files = manifest
+        .files
+        .search()
+        .into_vec()
+        .into_iter()
+        .map(|f| built::read(site, f))
+        .collect::<Result<Vec<_>>>()?;
+    let files = vitrine_index::SearchFiles::from_vec(files).expect("one read per search file");
     Engine::new(manifest, files).with_context(|| site.display().to_string())
 }
 
@@ -87,7 +81,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         (None, Some(id)) => engine.like(id, args.k, filter.as_deref())?,
         (None, None) => unreachable!("clap requires --text or --like"),
     };
-    let ids = &engine.catalog().ids;
+    let ids = &engine.items().ids;
     if args.json {
         let results = hits
             .iter()
@@ -100,12 +94,14 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut titles = std::collections::HashMap::new();
-    for chunk in &engine.manifest().files.metadata {
-        if hits
-            .iter()
-            .any(|h| (chunk.first..chunk.first + chunk.count).contains(&h.index))
-        {
-            let c = MetadataChunk::from_json(&read(&args.site, &chunk.file)?)?;
+    let files = &engine.manifest().files;
+    let mut read = std::collections::BTreeSet::new();
+    for h in &hits {
+        let Some((n, chunk)) = files.chunk_of(h.index) else {
+            continue;
+        };
+        if read.insert(n) {
+            let c = MetadataChunk::from_json(&built::read(&args.site, &chunk.file)?)?;
             for (i, item) in c.items.into_iter().enumerate() {
                 titles.insert(c.first as usize + i, item.title);
             }

@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
-use vitrine_index::{MANIFEST, Manifest};
+use anyhow::{Result, bail};
+use vitrine_index::MANIFEST;
+
+use crate::built;
 
 /// Arguments of `build-index verify`.
 #[derive(clap::Args)]
@@ -17,9 +19,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let mpath = args.site.join(MANIFEST);
-    let bytes =
-        std::fs::read(&mpath).with_context(|| format!("cannot read {}", mpath.display()))?;
-    let manifest = Manifest::from_json(&bytes).with_context(|| mpath.display().to_string())?;
+    let manifest = built::manifest(&args.site)?;
     let files = manifest.files.all();
     let mut bad = 0;
     // The build id is a hash of the manifest itself: it catches an edited or damaged manifest.
@@ -34,9 +34,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         );
     }
     for f in &files {
-        let path = args.site.join(&f.path);
-        let problem = match std::fs::read(&path) {
-            Err(e) => Some(format!("{}: {e}", f.path)),
+        let problem = match built::read(&args.site, f) {
+            Err(e) => Some(format!("{}: {:#}", f.path, e.root_cause())),
             Ok(b) => f.check(&b).err().map(|e| e.to_string()),
         };
         if let Some(p) = problem {

@@ -15,11 +15,6 @@ pub(crate) type ImageHash = [u8; 32];
 
 const MAGIC: &[u8; 8] = b"VTRCACH1";
 
-/// Lowercase hex of a hash.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The default cache folder: `$VITRINE_CACHE`, else `$XDG_CACHE_HOME/vitrine`, else `~/.cache/vitrine`.
 pub(crate) fn default_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("VITRINE_CACHE") {
@@ -160,7 +155,7 @@ impl ThumbCache {
     fn path(&self, hash: &ImageHash) -> PathBuf {
         self.dir.join(format!(
             "{}-{}-v{}.jpg",
-            hex(hash),
+            vitrine_index::hex(hash),
             self.size,
             super::thumbs::VERSION
         ))

@@ -151,7 +151,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         args.model
     ));
 
-    let fingerprint = ckpt.fingerprint()?;
+    let fingerprint = vitrine_index::hex(&ckpt.fingerprint()?);
     let identity = model_identity(&ckpt, &fingerprint)?;
     let dim = ckpt.config.projection_dim;
     let embeddings = cache::EmbeddingCache::open(&cache_dir, &identity, dim)?;
@@ -293,7 +293,10 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let mut info = std::collections::BTreeMap::new();
     info.insert("catalogue".to_string(), serde_json::json!(catalogue_name));
     info.insert("rows".to_string(), serde_json::json!(cat.total));
-    info.insert("skipped".to_string(), serde_json::json!(report.skipped.len()));
+    info.insert(
+        "skipped".to_string(),
+        serde_json::json!(report.skipped.len()),
+    );
     let options = site::SiteOptions {
         out: &args.out,
         info,
@@ -327,5 +330,5 @@ fn model_identity(ckpt: &Checkpoint, fingerprint: &str) -> Result<String> {
     h.update(fingerprint.as_bytes());
     h.update(serde_json::to_vec(&ckpt.preprocess)?);
     h.update(vitrine_clip::PREPROCESS_VERSION.to_le_bytes());
-    Ok(cache::hex(&h.finalize())[..24].to_string())
+    Ok(vitrine_index::hex(&h.finalize())[..24].to_string())
 }

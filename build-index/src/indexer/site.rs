@@ -1,5 +1,5 @@
 //! Writes the site's files from the embedded rows and what `compute` made of them: metadata
-//! chunks, the catalog file, thumbnails, the vectors and the exported text encoder, all named by
+//! chunks, the item table, thumbnails, the vectors and the exported text encoder, all named by
 //! content hash and listed in a sealed `manifest.json`, written through [`Staging`].
 
 use std::collections::BTreeMap;
@@ -8,8 +8,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use vitrine_clip::Checkpoint;
 use vitrine_index::{
-    CHUNK_SIZE, Catalog, Chunk, EncoderFiles, FORMAT, FORMAT_VERSION, FileRef, Files, Item,
-    MANIFEST, Manifest, MetadataChunk, QUANTIZATION, Quantization, sha256_hex,
+    CHUNK_SIZE, Chunk, EncoderFiles, FORMAT, FORMAT_VERSION, FileRef, Files, Item, ItemTable,
+    MANIFEST, Manifest, MetadataChunk, QUANTIZATION, Quantization,
 };
 
 use super::compute::Computed;
@@ -42,18 +42,11 @@ pub(crate) fn write(
     let mut thumbnails: BTreeMap<String, FileRef> = BTreeMap::new();
     let mut items = Vec::with_capacity(indexed.len());
     for (i, (row, thumb)) in indexed.iter().enumerate() {
-        let sha = sha256_hex(thumb);
-        let path = format!("thumbs/{}.jpg", &sha[..16]);
+        let file = FileRef::for_content("thumbs/thumb", "jpg", thumb);
+        let path = file.path.clone();
         if !thumbnails.contains_key(&path) {
             staging.write(&path, thumb)?;
-            thumbnails.insert(
-                path.clone(),
-                FileRef {
-                    path: path.clone(),
-                    size: thumb.len() as u64,
-                    sha256: sha,
-                },
-            );
+            thumbnails.insert(path.clone(), file);
         }
         let facets = facet_results
             .iter()
@@ -76,14 +69,14 @@ pub(crate) fn write(
         staging.write(&r.path, bytes)?;
         Ok(r)
     };
-    let catalog = Catalog {
+    let table = ItemTable {
         ids: items.iter().map(|i| i.id.clone()).collect(),
         facets: facet_results
             .iter()
             .map(|(f, v)| (f.name.clone(), v.iter().map(|(l, _)| *l).collect()))
             .collect(),
     };
-    let catalog_ref = put("catalog", "json", &serde_json::to_vec(&catalog)?)?;
+    let items_ref = put("items", "json", &serde_json::to_vec(&table)?)?;
     let vectors_ref = put("vectors", "bin", &vectors.to_bytes())?;
     let mut metadata = Vec::new();
     for (n, chunk) in items.chunks(CHUNK_SIZE).enumerate() {
@@ -124,7 +117,7 @@ pub(crate) fn write(
         info: options.info,
         files: Files {
             vectors: vectors_ref,
-            catalog: catalog_ref,
+            items: items_ref,
             metadata,
             encoder,
             thumbnails: thumbnails.into_values().collect(),

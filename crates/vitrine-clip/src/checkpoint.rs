@@ -157,7 +157,7 @@ impl Checkpoint {
     pub fn export_text_encoder(&self) -> Result<Vec<u8>> {
         let vb = self.var_builder()?;
         let mut tensors = Vec::new();
-        for (name, shape) in crate::synthetic::tensor_shapes(&self.config) {
+        for (name, shape) in crate::shapes::tensor_shapes(&self.config) {
             let dtype = match name.as_str() {
                 "logit_scale" => DType::F32,
                 n if n.starts_with("text_model.") || n.starts_with("text_projection.") => {
@@ -177,8 +177,8 @@ impl Checkpoint {
     }
 
     /// Identifies the model's exact weights and preprocessing: SHA-256 over every file
-    /// [`Checkpoint::files`] lists (names and contents), hex.
-    pub fn fingerprint(&self) -> Result<String> {
+    /// [`Checkpoint::files`] lists (names and contents).
+    pub fn fingerprint(&self) -> Result<[u8; 32]> {
         use sha2::{Digest, Sha256};
         use std::io::Read;
         let mut hash = Sha256::new();
@@ -200,7 +200,7 @@ impl Checkpoint {
                 hash.update(&buf[..n]);
             }
         }
-        Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        Ok(hash.finalize().into())
     }
 
     fn in_weights(&self, e: Error) -> Error {

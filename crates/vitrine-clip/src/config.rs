@@ -274,9 +274,9 @@ impl Default for PreprocessConfig {
 }
 
 /// OpenAI's per-channel image mean.
-pub const OPENAI_MEAN: [f64; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+pub(crate) const OPENAI_MEAN: [f64; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// OpenAI's per-channel image standard deviation.
-pub const OPENAI_STD: [f64; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+pub(crate) const OPENAI_STD: [f64; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 
 impl PreprocessConfig {
     /// Parses `preprocessor_config.json`; absent keys take `CLIPImageProcessor`'s defaults.
@@ -354,7 +354,8 @@ impl PreprocessConfig {
     }
 
     /// Checks that the processed image has the size the vision tower expects.
-    pub fn check_against(&self, vision: &VisionConfig) -> Result<(), Error> {
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn check_against(&self, vision: &VisionConfig) -> Result<(), Error> {
         let want = vision.image_size;
         match self.crop {
             Some((h, w)) if h == want && w == want => Ok(()),

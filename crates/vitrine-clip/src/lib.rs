@@ -6,6 +6,7 @@ mod config;
 mod fast;
 mod preprocess;
 mod resample;
+mod shapes;
 pub mod synthetic;
 mod text;
 mod tokenize;
@@ -20,14 +21,13 @@ mod hub;
 #[cfg(not(target_arch = "wasm32"))]
 pub use checkpoint::{Checkpoint, DEFAULT_MODEL, Weights};
 pub use config::{
-    Activation, ClipConfig, EncoderConfig, OPENAI_MEAN, OPENAI_STD, PreprocessConfig, TextConfig,
-    VisionConfig,
+    Activation, ClipConfig, EncoderConfig, PreprocessConfig, TextConfig, VisionConfig,
 };
 pub use preprocess::{DEFAULT_MAX_PIXELS, PREPROCESS_VERSION, Preprocessor, decode_image, to_rgb};
 pub use resample::resize_rgb8;
+pub use shapes::tensor_shapes;
 pub use text::TextEncoder;
 pub use tokenize::ClipTokenizer;
-pub use transformer::l2_normalize;
 pub use vision::ImageEncoder;
 
 /// Everything that can go wrong loading or running CLIP.
@@ -66,7 +66,8 @@ pub enum Error {
 
 impl Error {
     /// Names the file this error concerns.
-    pub fn in_file(self, file: &std::path::Path) -> Self {
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn in_file(self, file: &std::path::Path) -> Self {
         Self::InFile {
             file: file.display().to_string(),
             source: Box::new(self),

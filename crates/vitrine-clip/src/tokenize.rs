@@ -44,9 +44,4 @@ impl ClipTokenizer {
             .map_err(|e| Error::Tokenizer(format!("cannot tokenize {text:?}: {e}")))?;
         Ok(encoding.get_ids().to_vec())
     }
-
-    /// The id of a token such as `<|endoftext|>`, if the vocabulary has it.
-    pub fn token_id(&self, token: &str) -> Option<u32> {
-        self.inner.token_to_id(token)
-    }
 }

@@ -3,7 +3,7 @@
 //! It differs where Hugging Face checkpoints need it: `layer_norm_eps` and `hidden_act` come from
 //! the config (candle fixes 1e-5 and QuickGELU), and q/k/v are fused into one matmul for speed.
 
-use candle_core::{D, Module, Result, Tensor};
+use candle_core::{Module, Result, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 
 use crate::config::{Activation, EncoderConfig};
@@ -203,9 +203,4 @@ pub(crate) fn causal_mask(seq: usize, device: &candle_core::Device) -> Result<Te
         .flat_map(|i| (0..seq).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
         .collect();
     Tensor::from_vec(mask, (seq, seq), device)
-}
-
-/// Divides each row by its L2 norm.
-pub fn l2_normalize(xs: &Tensor) -> Result<Tensor> {
-    xs.broadcast_div(&xs.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?)
 }

@@ -281,7 +281,7 @@ fn synthetic_checkpoints_have_the_names_and_shapes_of_a_real_one() {
         .map(|(k, v)| (k, v.dims().to_vec()))
         .collect();
     let synthetic: std::collections::BTreeMap<String, Vec<usize>> =
-        vitrine_clip::synthetic::tensor_shapes(&ckpt.config)
+        vitrine_clip::tensor_shapes(&ckpt.config)
             .into_iter()
             .collect();
     let real_without_buffers: std::collections::BTreeMap<_, _> = real
@@ -312,5 +312,5 @@ fn the_exported_text_encoder_is_f16_text_only_and_deterministic() {
         assert!(common::cosine(&got, want) > 0.999, "f16 export drifted");
     }
     assert!((enc.logit_scale() - r.logit_scale).abs() < 1e-4);
-    assert_eq!(ckpt.fingerprint().unwrap().len(), 64);
+    assert_ne!(ckpt.fingerprint().unwrap(), [0u8; 32]);
 }

@@ -2,18 +2,21 @@
 //! `build-index search`): the manifest, the int8 vectors, item metadata, and the ranking over them,
 //! so a search from the command line and one in the browser give the same results.
 
+mod files;
 mod manifest;
 mod metadata;
-pub mod query;
 mod rank;
 mod vectors;
 
-pub use manifest::{
-    Chunk, EncoderFiles, FORMAT, FORMAT_VERSION, Facet, FileRef, Files, MANIFEST, Manifest,
-    ModelInfo, Quantization, Recall, sha256_hex,
+pub use files::{
+    Chunk, EncoderFiles, FileRef, Files, HASHED_NAME_PATTERN, OfflineFiles, SearchFiles,
+    hashed_name, hex, name_hash, sha256_hex,
 };
-pub use metadata::{CHUNK_SIZE, Catalog, FacetValue, Item, MetadataChunk, safe_link};
-pub use rank::{Hit, Query};
+pub use manifest::{
+    FORMAT, FORMAT_VERSION, Facet, MANIFEST, Manifest, ModelInfo, Quantization, Recall,
+};
+pub use metadata::{CHUNK_SIZE, FacetValue, Item, ItemTable, MetadataChunk, safe_link};
+pub use rank::{Hit, ScanQuery};
 pub use vectors::{Vectors, normalize};
 
 /// The quantization kind this crate writes.

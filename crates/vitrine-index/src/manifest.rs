@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::files::{Files, sha256_hex};
 use crate::{Error, Result};
 
 /// The manifest's file name, fixed so the page can find it.
@@ -14,57 +14,7 @@ pub const MANIFEST: &str = "manifest.json";
 /// The `format` field of every vitrine manifest.
 pub const FORMAT: &str = "vitrine-index";
 /// The index format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// A file of the index: relative path, size in bytes, SHA-256 (hex).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileRef {
-    /// Path relative to the manifest, with `/` separators.
-    pub path: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// SHA-256 of the content, lowercase hex.
-    pub sha256: String,
-}
-
-impl FileRef {
-    /// Describes `bytes` stored under a content-addressed name: `{stem}.{hash16}.{ext}`.
-    pub fn for_content(stem: &str, ext: &str, bytes: &[u8]) -> Self {
-        let sha256 = sha256_hex(bytes);
-        Self {
-            path: format!("{stem}.{}.{ext}", &sha256[..16]),
-            size: bytes.len() as u64,
-            sha256,
-        }
-    }
-
-    /// Checks `bytes` against this reference (size, then hash).
-    pub fn check(&self, bytes: &[u8]) -> Result<()> {
-        if bytes.len() as u64 != self.size {
-            return Err(Error::Integrity(format!(
-                "{}: {} bytes, the manifest says {}",
-                self.path,
-                bytes.len(),
-                self.size
-            )));
-        }
-        if sha256_hex(bytes) != self.sha256 {
-            return Err(Error::Integrity(format!(
-                "{}: content does not match the manifest's SHA-256",
-                self.path
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// Lowercase hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The model that embedded the catalogue; the page's text encoder must be the same one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -116,58 +66,6 @@ pub struct Facet {
     pub labels: Vec<String>,
     /// Items per label.
     pub counts: Vec<u32>,
-}
-
-/// A chunk of item metadata: items `first .. first + count`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Chunk {
-    /// First item (catalogue position).
-    pub first: u32,
-    /// Number of items.
-    pub count: u32,
-    /// The chunk's file.
-    pub file: FileRef,
-}
-
-/// The text encoder the page downloads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EncoderFiles {
-    /// The checkpoint's `config.json`.
-    pub config: FileRef,
-    /// Text tower, `text_projection` and `logit_scale` as f16 safetensors.
-    pub weights: FileRef,
-    /// `tokenizer.json`.
-    pub tokenizer: FileRef,
-}
-
-/// Every file besides the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Files {
-    /// The int8 vectors.
-    pub vectors: FileRef,
-    /// Ids of all items in catalogue order, and each item's facet labels.
-    pub catalog: FileRef,
-    /// Item metadata, in chunks.
-    pub metadata: Vec<Chunk>,
-    /// The text encoder.
-    pub encoder: EncoderFiles,
-    /// Thumbnails, referenced by path from the metadata.
-    pub thumbnails: Vec<FileRef>,
-}
-
-impl Files {
-    /// All files, the big ones first.
-    pub fn all(&self) -> Vec<&FileRef> {
-        let mut out = vec![
-            &self.encoder.weights,
-            &self.encoder.tokenizer,
-            &self.encoder.config,
-        ];
-        out.extend([&self.vectors, &self.catalog]);
-        out.extend(self.metadata.iter().map(|c| &c.file));
-        out.extend(&self.thumbnails);
-        out
-    }
 }
 
 /// The whole manifest.

@@ -1,5 +1,5 @@
 //! What the page shows about items: metadata chunks (title, price, link, thumbnail, facets, extra
-//! columns) fetched only for the results on screen, and the small catalog file (every id, every
+//! columns) fetched only for the results on screen, and the small item table (every id, every
 //! item's facet labels) needed up front for `?like=ID` and facet filters.
 
 use std::collections::BTreeMap;
@@ -77,9 +77,9 @@ pub fn safe_link(link: &str) -> Option<String> {
     }
 }
 
-/// The catalog file: ids in catalogue order and facet label indices per item.
+/// The item table file: ids in catalogue order and facet label indices per item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Catalog {
+pub struct ItemTable {
     /// Item ids, in catalogue (vector) order.
     pub ids: Vec<String>,
     /// For each facet name, each item's label index into the manifest's `labels`.
@@ -87,14 +87,14 @@ pub struct Catalog {
     pub facets: BTreeMap<String, Vec<u16>>,
 }
 
-impl Catalog {
-    /// Parses the catalog file and checks it against the item count.
+impl ItemTable {
+    /// Parses the item table file and checks it against the item count.
     pub fn from_json(bytes: &[u8], count: usize) -> Result<Self> {
-        let c: Self = serde_json::from_slice(bytes)
-            .map_err(|e| Error::Format(format!("catalog file: {e}")))?;
+        let c: Self =
+            serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("item table: {e}")))?;
         if c.ids.len() != count || c.facets.values().any(|v| v.len() != count) {
             return Err(Error::Format(format!(
-                "catalog file lists {} ids, the manifest says {count}",
+                "the item table lists {} ids, the manifest says {count}",
                 c.ids.len()
             )));
         }

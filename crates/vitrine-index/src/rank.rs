@@ -17,13 +17,13 @@ pub struct Hit {
 
 /// A query ready for the scan: `score = offset + unit * Σ q[d] · code[d]`.
 #[derive(Debug, Clone)]
-pub struct Query {
+pub struct ScanQuery {
     q: Vec<i16>,
     offset: f32,
     unit: f32,
 }
 
-impl Query {
+impl ScanQuery {
     /// The cosine estimate of an exact integer score, kept within [-1, 1].
     fn score(&self, raw: i32) -> f32 {
         (self.offset + self.unit * raw as f32).clamp(-1.0, 1.0)
@@ -32,7 +32,7 @@ impl Query {
 
 impl Vectors {
     /// Prepares a query embedding (normalised here; any length-`dim` vector is fine).
-    pub fn query(&self, embedding: &[f32]) -> Query {
+    pub fn query(&self, embedding: &[f32]) -> ScanQuery {
         assert_eq!(embedding.len(), self.dim, "query width");
         let x = normalize(embedding);
         let offset: f32 = x.iter().zip(&self.mean).map(|(a, b)| a * b).sum();
@@ -42,20 +42,12 @@ impl Vectors {
         let levels = (i32::MAX as usize / (127 * self.dim)).min(16383) as f32;
         let unit = if max > 0.0 { max / levels } else { 1.0 };
         let q = y.iter().map(|v| (v / unit).round() as i16).collect();
-        Query { q, offset, unit }
-    }
-
-    /// Exact integer scores of every item (higher is more similar).
-    pub fn raw_scores(&self, query: &Query) -> Vec<i32> {
-        self.codes
-            .chunks_exact(self.dim)
-            .map(|c| dot(&query.q, c))
-            .collect()
+        ScanQuery { q, offset, unit }
     }
 
     /// The `k` most similar items, best first; equal scores keep catalogue order. With `filter`,
     /// only items where it is `true` are considered.
-    pub fn search(&self, query: &Query, k: usize, filter: Option<&[bool]>) -> Vec<Hit> {
+    pub fn search(&self, query: &ScanQuery, k: usize, filter: Option<&[bool]>) -> Vec<Hit> {
         let mut keys: Vec<u64> = match filter {
             None => self
                 .codes

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use vitrine_index::{
-    Catalog, Chunk, EncoderFiles, FORMAT, FORMAT_VERSION, Facet, FacetValue, FileRef, Files, Item,
-    Manifest, MetadataChunk, ModelInfo, QUANTIZATION, Quantization, Recall, Vectors,
+    Chunk, EncoderFiles, FORMAT, FORMAT_VERSION, Facet, FacetValue, FileRef, Files, Item,
+    ItemTable, Manifest, MetadataChunk, ModelInfo, QUANTIZATION, Quantization, Recall, Vectors,
 };
 
 fn golden(name: &str, bytes: &[u8]) {
@@ -50,7 +50,7 @@ fn items() -> Vec<Item> {
             description: Some("A mug.".into()),
             link: Some("https://shop.example/mug".into()),
             price: Some("12.00 EUR".into()),
-            thumbnail: Some("thumbs/0123456789abcdef.jpg".into()),
+            thumbnail: Some("thumbs/thumb.0123456789abcdef.jpg".into()),
             facets,
             extra,
         },
@@ -100,7 +100,7 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
         info: BTreeMap::new(),
         files: Files {
             vectors: FileRef::for_content("vectors", "bin", vectors),
-            catalog: FileRef::for_content("catalog", "json", catalog),
+            items: FileRef::for_content("items", "json", catalog),
             metadata: vec![Chunk {
                 first: 0,
                 count: 2,
@@ -111,7 +111,7 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
                 weights: FileRef::for_content("encoder/text", "safetensors", b"w"),
                 tokenizer: FileRef::for_content("encoder/tokenizer", "json", b"t"),
             },
-            thumbnails: vec![FileRef::for_content("thumbs/x", "jpg", b"jpeg")],
+            thumbnails: vec![FileRef::for_content("thumbs/thumb", "jpg", b"jpeg")],
         },
     };
     m.seal();
@@ -127,14 +127,14 @@ fn an_index_encodes_to_the_golden_files_and_decodes_back() {
 
     let mut facets = BTreeMap::new();
     facets.insert("color".to_string(), vec![0u16, 1, 0]);
-    let catalog = Catalog {
+    let catalog = ItemTable {
         ids: vec!["sku-1".into(), "sku-2".into(), "sku-3".into()],
         facets,
     };
     let cbytes = serde_json::to_vec(&catalog).unwrap();
-    golden("catalog.json", &cbytes);
-    assert_eq!(Catalog::from_json(&cbytes, 3).unwrap(), catalog);
-    assert!(Catalog::from_json(&cbytes, 4).is_err());
+    golden("items.json", &cbytes);
+    assert_eq!(ItemTable::from_json(&cbytes, 3).unwrap(), catalog);
+    assert!(ItemTable::from_json(&cbytes, 4).is_err());
 
     let chunk = MetadataChunk {
         first: 0,
@@ -148,7 +148,7 @@ fn an_index_encodes_to_the_golden_files_and_decodes_back() {
     let json = m.to_json();
     golden("manifest.json", &json);
     assert_eq!(Manifest::from_json(&json).unwrap(), m);
-    for f in [&m.files.vectors, &m.files.catalog] {
+    for f in [&m.files.vectors, &m.files.items] {
         assert!(f.path.contains(&f.sha256[..16]));
     }
     m.files.vectors.check(&vbytes).unwrap();
@@ -167,12 +167,15 @@ fn the_build_id_changes_with_any_content() {
 fn other_versions_and_formats_are_refused_with_a_reason() {
     let m = manifest(b"a", b"c", b"m");
     let json = String::from_utf8(m.to_json()).unwrap();
-    let newer = json.replace("\"version\": 1,", "\"version\": 2,");
+    let newer = json.replace(
+        &format!("\"version\": {FORMAT_VERSION},"),
+        &format!("\"version\": {},", FORMAT_VERSION + 1),
+    );
     let err = Manifest::from_json(newer.as_bytes())
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("version 2") && err.contains("redeploy"),
+        err.contains(&format!("version {}", FORMAT_VERSION + 1)) && err.contains("redeploy"),
         "{err}"
     );
     let other = json.replace("\"vitrine-index\"", "\"something-else\"");

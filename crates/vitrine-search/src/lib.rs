@@ -1,14 +1,14 @@
 //! Search over a built site: the exported text encoder and tokenizer, the int8 vectors and the
-//! catalog file, each checked against the manifest. `build-index search` and the page's worker
+//! item table, each checked against the manifest. `build-index search` and the page's worker
 //! both run this, so the command line predicts exactly what shoppers see.
 
-pub mod protocol;
+mod arithmetic;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use vitrine_clip::{ClipTokenizer, TextEncoder};
-use vitrine_index::{Catalog, FileRef, Hit, Manifest, Vectors, query};
+use vitrine_index::{Hit, ItemTable, Manifest, SearchFiles, Vectors};
 
 /// Everything that can go wrong loading or searching a site.
 #[derive(Debug, thiserror::Error)]
@@ -30,21 +30,6 @@ pub enum Error {
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The bytes of every file search needs, as fetched; [`Engine::new`] checks them.
-#[derive(Debug)]
-pub struct SiteFiles {
-    /// `encoder.config`.
-    pub config: Vec<u8>,
-    /// `encoder.weights`.
-    pub weights: Vec<u8>,
-    /// `encoder.tokenizer`.
-    pub tokenizer: Vec<u8>,
-    /// `vectors`.
-    pub vectors: Vec<u8>,
-    /// `catalog`.
-    pub catalog: Vec<u8>,
-}
-
 /// A loaded site, ready to answer queries.
 #[derive(Debug)]
 pub struct Engine {
@@ -52,35 +37,15 @@ pub struct Engine {
     encoder: TextEncoder,
     tokenizer: ClipTokenizer,
     vectors: Vectors,
-    catalog: Catalog,
+    items: ItemTable,
     /// Term embeddings already computed: typing "red dress + su…" re-encodes only the last term.
     terms: Mutex<HashMap<String, Vec<f32>>>,
 }
 
-/// The files a page or `build-index search` must fetch, in the order [`SiteFiles`] lists them.
-pub fn required_files(m: &Manifest) -> [&FileRef; 5] {
-    let f = &m.files;
-    [
-        &f.encoder.config,
-        &f.encoder.weights,
-        &f.encoder.tokenizer,
-        &f.vectors,
-        &f.catalog,
-    ]
-}
-
 impl Engine {
     /// Checks every file against the manifest (size and SHA-256), then loads them.
-    pub fn new(manifest: Manifest, files: SiteFiles) -> Result<Self> {
-        let refs = required_files(&manifest);
-        let bytes = [
-            &files.config,
-            &files.weights,
-            &files.tokenizer,
-            &files.vectors,
-            &files.catalog,
-        ];
-        for (r, b) in refs.iter().zip(bytes) {
+    pub fn new(manifest: Manifest, files: SearchFiles<Vec<u8>>) -> Result<Self> {
+        for (r, b) in manifest.files.search().zip(files.as_ref()).into_vec() {
             r.check(b)?;
         }
         Self::from_checked(manifest, files)
@@ -88,7 +53,7 @@ impl Engine {
 
     /// Loads files the caller has already checked against the manifest (each with
     /// [`FileRef::check`], as they arrived), without hashing them again.
-    pub fn from_checked(manifest: Manifest, files: SiteFiles) -> Result<Self> {
+    pub fn from_checked(manifest: Manifest, files: SearchFiles<Vec<u8>>) -> Result<Self> {
         if manifest.quantization.kind != vitrine_index::QUANTIZATION {
             return Err(Error::Mismatch(format!(
                 "the vectors are quantized as {:?}, this page reads {:?}; rebuild the index with \
@@ -97,11 +62,12 @@ impl Engine {
                 vitrine_index::QUANTIZATION
             )));
         }
-        let encoder = TextEncoder::from_bytes(&files.config, &files.weights)?;
-        let tokenizer = ClipTokenizer::from_bytes(&files.tokenizer, encoder.max_len())?;
+        let e = &files.encoder;
+        let encoder = TextEncoder::from_bytes(&e.config, &e.weights)?;
+        let tokenizer = ClipTokenizer::from_bytes(&e.tokenizer, encoder.max_len())?;
         let vectors = Vectors::from_bytes(&files.vectors)?;
         let count = manifest.count as usize;
-        let catalog = Catalog::from_json(&files.catalog, count)?;
+        let items = ItemTable::from_json(&files.items, count)?;
         if vectors.len() != count || vectors.dim() != encoder.dim() {
             return Err(Error::Mismatch(format!(
                 "the vectors hold {} items of width {}, the manifest says {count} and the encoder \
@@ -116,7 +82,7 @@ impl Engine {
             encoder,
             tokenizer,
             vectors,
-            catalog,
+            items,
             terms: Mutex::default(),
         })
     }
@@ -127,8 +93,8 @@ impl Engine {
     }
 
     /// Ids in catalogue order, and facet labels.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    pub fn items(&self) -> &ItemTable {
+        &self.items
     }
 
     /// The quantized vectors.
@@ -137,7 +103,7 @@ impl Engine {
     }
 
     /// Projected features of one text, unpadded (as `get_text_features`).
-    pub fn encode_text(&self, text: &str) -> Result<Vec<f32>> {
+    fn encode_text(&self, text: &str) -> Result<Vec<f32>> {
         if let Some(hit) = self.terms.lock().ok().and_then(|t| t.get(text).cloned()) {
             return Ok(hit);
         }
@@ -151,12 +117,12 @@ impl Engine {
 
     /// The normalised vector a query ranks by, with query arithmetic (`a + b - c`, `2:a`);
     /// `None` for an empty query or one whose terms cancel out.
-    pub fn query_vector(&self, query: &str) -> Result<Option<Vec<f32>>> {
+    fn query_vector(&self, query: &str) -> Result<Option<Vec<f32>>> {
         let mut parts = Vec::new();
-        for term in query::parse(query) {
+        for term in arithmetic::parse(query) {
             parts.push((term.weight, self.encode_text(&term.text)?));
         }
-        Ok(query::combine(&parts))
+        Ok(arithmetic::combine(&parts))
     }
 
     /// The `k` best items for a text query, best first; equal scores keep catalogue order.
@@ -170,7 +136,7 @@ impl Engine {
     /// "More like this": the item itself first, then the most similar items.
     pub fn like(&self, id: &str, k: usize, filter: Option<&[bool]>) -> Result<Vec<Hit>> {
         let item = self
-            .catalog
+            .items
             .position(id)
             .ok_or_else(|| Error::UnknownId(id.to_string()))?;
         Ok(self.vectors.like(item, k, filter))
@@ -182,7 +148,7 @@ impl Engine {
         if selected.is_empty() {
             return None;
         }
-        let mut allowed = vec![true; self.catalog.ids.len()];
+        let mut allowed = vec![true; self.items.ids.len()];
         for facet in &self.manifest.facets {
             let wanted: Vec<u16> = selected
                 .iter()
@@ -192,7 +158,7 @@ impl Engine {
             if wanted.is_empty() {
                 continue;
             }
-            let labels = self.catalog.facets.get(&facet.name);
+            let labels = self.items.facets.get(&facet.name);
             for (i, a) in allowed.iter_mut().enumerate() {
                 *a &= labels
                     .and_then(|l| l.get(i))

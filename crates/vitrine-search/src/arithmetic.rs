@@ -1,18 +1,18 @@
 //! Query arithmetic: `red dress + summer - floral` adds and subtracts the normalised embeddings of
 //! its terms, and `2:term` weights one. `+` and `-` are operators only with spaces around them, so
-//! `t-shirt` and `c++` stay words.
+//! `t-shirt` and `c++` stay words. Only the engine parses queries, for the page and the CLI alike.
 
 /// One term of a query and its signed weight.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Term {
+pub(crate) struct Term {
     /// The text to encode.
-    pub text: String,
+    pub(crate) text: String,
     /// Signed weight (`-` makes it negative).
-    pub weight: f32,
+    pub(crate) weight: f32,
 }
 
 /// Splits a query into weighted terms. A plain query is one term of weight 1.
-pub fn parse(query: &str) -> Vec<Term> {
+pub(crate) fn parse(query: &str) -> Vec<Term> {
     let mut terms = Vec::new();
     let mut sign = 1f32;
     let mut current: Vec<&str> = Vec::new();
@@ -56,15 +56,15 @@ fn split_weight(text: &str) -> (f32, &str) {
 }
 
 /// `Σ weight · normalise(embedding)`, normalised: the vector to rank with.
-pub fn combine(parts: &[(f32, Vec<f32>)]) -> Option<Vec<f32>> {
+pub(crate) fn combine(parts: &[(f32, Vec<f32>)]) -> Option<Vec<f32>> {
     let dim = parts.first()?.1.len();
     let mut sum = vec![0f32; dim];
     for (w, e) in parts {
-        for (s, v) in sum.iter_mut().zip(crate::vectors::normalize(e)) {
+        for (s, v) in sum.iter_mut().zip(vitrine_index::normalize(e)) {
             *s += w * v;
         }
     }
-    let out = crate::vectors::normalize(&sum);
+    let out = vitrine_index::normalize(&sum);
     out.iter().any(|v| *v != 0.0).then_some(out)
 }
 

@@ -1,0 +1,20 @@
+//! Reading a built site back from disk, for `search` and `verify`: its manifest, and the files
+//! the manifest lists, each read from inside the site folder only.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use vitrine_index::{FileRef, MANIFEST, Manifest};
+
+/// The manifest of the site in `site` (a format or version problem names the file).
+pub(crate) fn manifest(site: &Path) -> Result<Manifest> {
+    let path = site.join(MANIFEST);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    Manifest::from_json(&bytes).with_context(|| path.display().to_string())
+}
+
+/// The bytes of a file the manifest lists.
+pub(crate) fn read(site: &Path, file: &FileRef) -> Result<Vec<u8>> {
+    let path = site.join(&file.path);
+    std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+}

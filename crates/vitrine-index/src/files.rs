@@ -1,0 +1,331 @@
+//! The files of an index and the one naming rule they follow: every file but the manifest is named
+//! by its content (`{stem}.{first 16 hex digits of its SHA-256}.{ext}`), so a redeploy never mixes
+//! two builds and caches may keep them for ever. The groups a reader needs (what to download to
+//! search, what to keep offline) are built here, once, from the manifest's list.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+/// Hex digits of the SHA-256 a content-addressed name carries.
+const NAME_HASH_DIGITS: usize = 16;
+
+/// The naming rule as a regular expression over a path relative to the index folder; capture 1
+/// is the hash. The service worker gets it from the page (it checks cached bytes against it);
+/// [`name_hash`] is the same rule in Rust, and a test keeps the two equal.
+pub const HASHED_NAME_PATTERN: &str = r"^(?:[a-z0-9_-]+/)*[a-z0-9_-]+\.([0-9a-f]{16})\.[a-z0-9]+$";
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+/// The content-addressed name of a file: `{stem}.{hash16}.{ext}`.
+pub fn hashed_name(stem: &str, ext: &str, sha256_hex: &str) -> String {
+    format!("{stem}.{}.{ext}", &sha256_hex[..NAME_HASH_DIGITS])
+}
+
+/// The hash a content-addressed path carries (see [`HASHED_NAME_PATTERN`]), or `None` for
+/// other names (the manifest, the app shell's files).
+pub fn name_hash(path: &str) -> Option<&str> {
+    let ok = |part: &str, extra: &[u8]| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || extra.contains(&b))
+    };
+    let name = match path.rsplit_once('/') {
+        Some((dirs, name)) if dirs.split('/').all(|d| ok(d, b"_-")) => name,
+        Some(_) => return None,
+        None => path,
+    };
+    let mut parts = name.rsplitn(3, '.');
+    let (ext, hash, stem) = (parts.next()?, parts.next()?, parts.next()?);
+    let hex = hash.len() == NAME_HASH_DIGITS
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    (ok(stem, b"_-") && ok(ext, b"") && hex).then_some(hash)
+}
+
+/// A file of the index: relative path, size in bytes, SHA-256 (hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// Path relative to the manifest, with `/` separators.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the content, lowercase hex.
+    pub sha256: String,
+}
+
+impl FileRef {
+    /// Describes `bytes` stored under their content-addressed name ([`hashed_name`]).
+    pub fn for_content(stem: &str, ext: &str, bytes: &[u8]) -> Self {
+        let sha256 = sha256_hex(bytes);
+        Self {
+            path: hashed_name(stem, ext, &sha256),
+            size: bytes.len() as u64,
+            sha256,
+        }
+    }
+
+    /// Checks `bytes` against this reference (size, then hash).
+    pub fn check(&self, bytes: &[u8]) -> Result<()> {
+        if bytes.len() as u64 != self.size {
+            return Err(Error::Integrity(format!(
+                "{}: {} bytes, the manifest says {}",
+                self.path,
+                bytes.len(),
+                self.size
+            )));
+        }
+        if sha256_hex(bytes) != self.sha256 {
+            return Err(Error::Integrity(format!(
+                "{}: content does not match the manifest's SHA-256",
+                self.path
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A chunk of item metadata: items `first .. first + count`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// First item (catalogue position).
+    pub first: u32,
+    /// Number of items.
+    pub count: u32,
+    /// The chunk's file.
+    pub file: FileRef,
+}
+
+/// The text encoder the page downloads: a [`FileRef`] each in the manifest, their bytes once
+/// fetched (`EncoderFiles<Vec<u8>>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncoderFiles<T = FileRef> {
+    /// The checkpoint's `config.json`.
+    pub config: T,
+    /// Text tower, `text_projection` and `logit_scale` as f16 safetensors.
+    pub weights: T,
+    /// `tokenizer.json`.
+    pub tokenizer: T,
+}
+
+/// Everything a reader downloads before it can search, one `T` per file: a [`FileRef`] to fetch,
+/// then the fetched bytes. [`SearchFiles::into_vec`] and [`SearchFiles::from_vec`] fix the one
+/// order in which they travel as a list (largest first, for early progress).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchFiles<T> {
+    /// The text encoder.
+    pub encoder: EncoderFiles<T>,
+    /// The int8 vectors.
+    pub vectors: T,
+    /// The item table (ids, facet labels).
+    pub items: T,
+}
+
+impl<T> EncoderFiles<T> {
+    /// Borrows each file.
+    pub fn as_ref(&self) -> EncoderFiles<&T> {
+        EncoderFiles {
+            config: &self.config,
+            weights: &self.weights,
+            tokenizer: &self.tokenizer,
+        }
+    }
+}
+
+impl<T> SearchFiles<T> {
+    /// Borrows each file.
+    pub fn as_ref(&self) -> SearchFiles<&T> {
+        SearchFiles {
+            encoder: self.encoder.as_ref(),
+            vectors: &self.vectors,
+            items: &self.items,
+        }
+    }
+
+    /// The files as a list, in the one order [`SearchFiles::from_vec`] reads back.
+    pub fn into_vec(self) -> Vec<T> {
+        let EncoderFiles {
+            config,
+            weights,
+            tokenizer,
+        } = self.encoder;
+        vec![weights, tokenizer, config, self.vectors, self.items]
+    }
+
+    /// The files from a list in [`SearchFiles::into_vec`]'s order; `None` unless it holds
+    /// exactly one per file.
+    pub fn from_vec(list: Vec<T>) -> Option<Self> {
+        let [weights, tokenizer, config, vectors, items]: [T; 5] = list.try_into().ok()?;
+        Some(Self {
+            encoder: EncoderFiles {
+                config,
+                weights,
+                tokenizer,
+            },
+            vectors,
+            items,
+        })
+    }
+
+    /// Pairs each file of `self` with the same file of `other`.
+    pub fn zip<U>(self, other: SearchFiles<U>) -> SearchFiles<(T, U)> {
+        let pairs: Vec<(T, U)> = self.into_vec().into_iter().zip(other.into_vec()).collect();
+        SearchFiles::from_vec(pairs).expect("both hold every search file")
+    }
+}
+
+/// The files to keep for offline use, relative to the index folder: those needed to search and
+/// show results (`core`), and the thumbnails, which a page may skip when they are large.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfflineFiles {
+    /// Encoder, vectors, item table and metadata chunks.
+    pub core: Vec<String>,
+    /// Every thumbnail.
+    pub thumbnails: Vec<String>,
+    /// The thumbnails' total size in bytes.
+    pub thumbnail_bytes: u64,
+}
+
+/// Every file besides the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Files {
+    /// The int8 vectors.
+    pub vectors: FileRef,
+    /// Ids of all items in catalogue order, and each item's facet labels.
+    pub items: FileRef,
+    /// Item metadata, in chunks.
+    pub metadata: Vec<Chunk>,
+    /// The text encoder.
+    pub encoder: EncoderFiles,
+    /// Thumbnails, referenced by path from the metadata.
+    pub thumbnails: Vec<FileRef>,
+}
+
+impl Files {
+    /// What a reader downloads before it can search.
+    pub fn search(&self) -> SearchFiles<&FileRef> {
+        SearchFiles {
+            encoder: self.encoder.as_ref(),
+            vectors: &self.vectors,
+            items: &self.items,
+        }
+    }
+
+    /// All files, the big ones first.
+    pub fn all(&self) -> Vec<&FileRef> {
+        let mut out = self.search().into_vec();
+        out.extend(self.metadata.iter().map(|c| &c.file));
+        out.extend(&self.thumbnails);
+        out
+    }
+
+    /// What to keep offline.
+    pub fn offline(&self) -> OfflineFiles {
+        let mut core: Vec<String> = self
+            .search()
+            .into_vec()
+            .into_iter()
+            .map(|f| f.path.clone())
+            .collect();
+        core.extend(self.metadata.iter().map(|c| c.file.path.clone()));
+        OfflineFiles {
+            core,
+            thumbnails: self.thumbnails.iter().map(|f| f.path.clone()).collect(),
+            thumbnail_bytes: self.thumbnails.iter().map(|f| f.size).sum(),
+        }
+    }
+
+    /// The metadata chunk holding item `index`, with its position in [`Files::metadata`].
+    pub fn chunk_of(&self, index: u32) -> Option<(usize, &Chunk)> {
+        self.metadata
+            .iter()
+            .enumerate()
+            .find(|(_, c)| (c.first..c.first.saturating_add(c.count)).contains(&index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_names_are_recognised_and_other_names_are_not() {
+        let r = FileRef::for_content("meta/0", "json", b"x");
+        assert_eq!(name_hash(&r.path), Some(&r.sha256[..16]));
+        assert_eq!(
+            name_hash("thumbs/t.0123456789abcdef.jpg"),
+            Some("0123456789abcdef")
+        );
+        for other in [
+            "manifest.json",
+            "vectors.0123456789abcde.bin",
+            "vectors.0123456789ABCDEF.bin",
+            "../x.0123456789abcdef.bin",
+            "a/.0123456789abcdef.bin",
+            "vitrine-web-0123456789abcdef_bg.wasm",
+        ] {
+            assert_eq!(name_hash(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_pattern_the_service_worker_gets_is_the_rust_rule() {
+        let pattern = regex::Regex::new(HASHED_NAME_PATTERN).unwrap();
+        for name in [
+            "vectors.0123456789abcdef.bin",
+            "meta/12.0123456789abcdef.json",
+            "thumbs/thumb.0123456789abcdef.jpg",
+            "encoder/text.fedcba9876543210.safetensors",
+            "manifest.json",
+            "vectors.0123456789abcde.bin",
+            "vectors.0123456789ABCDEF.bin",
+            "../x.0123456789abcdef.bin",
+            "a/.0123456789abcdef.bin",
+            "a b/x.0123456789abcdef.bin",
+            "x.0123456789abcdef.",
+            "x.0123456789abcdef.json?v=1",
+            "/abs.0123456789abcdef.json",
+        ] {
+            let by_regex = pattern
+                .captures(name)
+                .and_then(|c| c.get(1))
+                .map(|m| m.as_str());
+            assert_eq!(by_regex, name_hash(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn search_files_travel_in_one_order() {
+        let f = SearchFiles {
+            encoder: EncoderFiles {
+                config: 1,
+                weights: 2,
+                tokenizer: 3,
+            },
+            vectors: 4,
+            items: 5,
+        };
+        assert_eq!(SearchFiles::from_vec(f.clone().into_vec()), Some(f.clone()));
+        assert_eq!(SearchFiles::<i32>::from_vec(vec![1, 2]), None);
+        let zipped = f.clone().zip(f);
+        assert_eq!(zipped.vectors, (4, 4));
+        assert_eq!(zipped.encoder.config, (1, 1));
+    }
+}
