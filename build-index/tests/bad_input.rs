@@ -9,14 +9,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use common::{Build, Site, SkippedRow, catalogues, folder_catalogue, mean_rgb, png, tempdir};
-use image::codecs::gif::GifEncoder;
-use image::codecs::jpeg::JpegEncoder;
-use image::codecs::webp::WebPEncoder;
-use image::{Delay, DynamicImage, Frame, ImageBuffer, Rgb, RgbImage, Rgba, RgbaImage};
+use common::{
+    SiteDir, SkippedRow, catalogues, folder_catalogue, mean_rgb, new_build, png, tempdir,
+};
+use vitrine_testkit::images::{
+    animated_gif, exif_rotated_jpeg, lossless_webp, png_claiming, sixteen_bit_png,
+};
 
 /// The colour of the 16-bit image, and what it is in 8 bits (scaled by 255/65535, not clipped).
 const SIXTEEN_BIT: [u16; 3] = [60_000, 10_000, 30_000];
@@ -24,100 +24,6 @@ const SIXTEEN_BIT_AS_8: [f64; 3] = [233.5, 38.9, 116.7];
 /// The mean colour Pillow gives for the committed CMYK JPEG (see tests/catalogues/README.md);
 /// a decoder that ignores Adobe's inverted CMYK would give about 255 minus this.
 const CMYK_MEAN: [f64; 3] = [190.0, 178.8, 162.9];
-
-/// PNG's CRC-32 (ISO 3309), for patching a header.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// A real 8x8 PNG whose header claims `width` x `height`: a decompression bomb that only a
-/// check of the dimensions before decoding can stop cheaply.
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    let mut bytes = png(&DynamicImage::ImageRgb8(RgbImage::new(8, 8)));
-    assert_eq!(&bytes[12..16], b"IHDR", "IHDR is the first chunk");
-    bytes[16..20].copy_from_slice(&width.to_be_bytes());
-    bytes[20..24].copy_from_slice(&height.to_be_bytes());
-    let crc = crc32(&bytes[12..29]);
-    bytes[29..33].copy_from_slice(&crc.to_be_bytes());
-    bytes
-}
-
-/// A 64x32 JPEG, left half red and right half blue, with an EXIF APP1 segment right after SOI
-/// saying Orientation = 6 (rotate 90° clockwise to display): shown upright it is 32x64, red on
-/// top.
-fn exif_rotated_jpeg() -> Vec<u8> {
-    let img = RgbImage::from_fn(64, 32, |x, _| {
-        if x < 32 {
-            Rgb([220, 20, 20])
-        } else {
-            Rgb([20, 20, 220])
-        }
-    });
-    let mut jpeg = Vec::new();
-    JpegEncoder::new_with_quality(&mut jpeg, 95)
-        .encode_image(&img)
-        .expect("encode JPEG");
-    assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
-    #[rustfmt::skip]
-    let tiff: [u8; 26] = [
-        b'I', b'I', 42, 0, 8, 0, 0, 0, // little-endian TIFF header, first IFD at offset 8
-        1, 0,                           // one entry
-        0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, // Orientation (0x0112), SHORT, 1 value: 6
-        0, 0, 0, 0,                     // no next IFD
-    ];
-    let mut app1 = vec![0xFF, 0xE1];
-    let len = (2 + 6 + tiff.len()) as u16;
-    app1.extend_from_slice(&len.to_be_bytes());
-    app1.extend_from_slice(b"Exif\0\0");
-    app1.extend_from_slice(&tiff);
-    let mut out = jpeg[..2].to_vec();
-    out.extend_from_slice(&app1);
-    out.extend_from_slice(&jpeg[2..]);
-    out
-}
-
-/// A 2-frame animated GIF: a red frame, then a blue one.
-fn animated_gif() -> Vec<u8> {
-    let mut bytes = Vec::new();
-    {
-        let mut encoder = GifEncoder::new(&mut bytes);
-        for colour in [Rgba([230, 10, 10, 255]), Rgba([10, 10, 230, 255])] {
-            let frame = Frame::from_parts(
-                RgbaImage::from_pixel(40, 30, colour),
-                0,
-                0,
-                Delay::from_numer_denom_ms(100, 1),
-            );
-            encoder.encode_frame(frame).expect("encode GIF frame");
-        }
-    }
-    bytes
-}
-
-fn sixteen_bit_png() -> Vec<u8> {
-    let img: ImageBuffer<Rgb<u16>, Vec<u16>> = ImageBuffer::from_pixel(40, 30, Rgb(SIXTEEN_BIT));
-    png(&DynamicImage::ImageRgb16(img))
-}
-
-fn lossless_webp() -> Vec<u8> {
-    let img = RgbaImage::from_fn(50, 40, |x, y| Rgba([10, 200, (x * 5) as u8, 255 - y as u8]));
-    let mut bytes = Vec::new();
-    WebPEncoder::new_lossless(Cursor::new(&mut bytes))
-        .encode(img.as_raw(), 50, 40, image::ExtendedColorType::Rgba8)
-        .expect("encode WebP");
-    bytes
-}
 
 /// A catalogue line, the id the report must give it, and the words its skip reason must
 /// contain (`None` for a good row).
@@ -153,7 +59,7 @@ fn make_corpus(dir: &Path) -> Corpus {
         "teapot-really-a-png.jpg",
         &std::fs::read(folder_catalogue().join("emoji/teapot.png")).expect("teapot"),
     );
-    write("sixteen-bit.png", &sixteen_bit_png());
+    write("sixteen-bit.png", &sixteen_bit_png(SIXTEEN_BIT));
     write("animated.gif", &animated_gif());
     write("lossless.webp", &lossless_webp());
     write("exif-rotated.jpg", &exif_rotated_jpeg());
@@ -294,7 +200,7 @@ fn every_bad_row_is_reported_and_every_readable_image_is_indexed() {
     let tmp = tempdir();
     let corpus = make_corpus(tmp.path());
     let out = tmp.path().join("site");
-    let built = Build::new(&corpus.catalogue, &out, &tmp.path().join("cache")).run();
+    let built = new_build(&corpus.catalogue, &out, &tmp.path().join("cache")).run();
     built.run.expect_code(3);
     let raw: serde_json::Value = serde_json::from_slice(
         &std::fs::read(tmp.path().join("site.report.json")).expect("report"),
@@ -386,7 +292,7 @@ fn strict_mode_turns_any_skipped_row_into_a_failure_that_writes_nothing() {
     let tmp = tempdir();
     let corpus = make_corpus(tmp.path());
     let out = tmp.path().join("site");
-    let built = Build::new(&corpus.catalogue, &out, &tmp.path().join("cache"))
+    let built = new_build(&corpus.catalogue, &out, &tmp.path().join("cache"))
         .args(["--strict"])
         .run();
     built.run.expect_code(1);
@@ -423,7 +329,7 @@ fn max_pixels_skips_larger_images_and_keeps_smaller_ones() {
     )
     .expect("write");
     let out = tmp.path().join("site");
-    let report = Build::new(&catalogue, &out, &tmp.path().join("cache"))
+    let report = new_build(&catalogue, &out, &tmp.path().join("cache"))
         .args(["--max-pixels", "10000"])
         .run()
         .expect(3);
@@ -438,7 +344,7 @@ fn max_pixels_skips_larger_images_and_keeps_smaller_ones() {
         s.reason
     );
     assert_eq!(
-        Site::open(&out).items_by_id().keys().collect::<Vec<_>>(),
+        SiteDir::open(&out).items_by_id().keys().collect::<Vec<_>>(),
         ["cat"]
     );
 }
@@ -490,7 +396,7 @@ fn a_catalogue_without_an_image_column_fails_naming_the_file_and_the_flag() {
     let feed = tmp.path().join("products.csv");
     std::fs::write(&feed, "id,title,price\na1,Mug,9.50\n").expect("write");
     let out = tmp.path().join("site");
-    let built = Build::new(&feed, &out, &tmp.path().join("cache")).run();
+    let built = new_build(&feed, &out, &tmp.path().join("cache")).run();
     built.run.expect_code(1);
     let stderr = &built.run.stderr;
     assert!(
@@ -517,7 +423,7 @@ fn a_catalogue_with_no_usable_row_fails_and_writes_nothing() {
     )
     .expect("write");
     let out = tmp.path().join("site");
-    let built = Build::new(&catalogue, &out, &tmp.path().join("cache")).run();
+    let built = new_build(&catalogue, &out, &tmp.path().join("cache")).run();
     built.run.expect_code(1);
     assert!(
         built.run.stderr.contains("no row of") && built.run.stderr.contains("nothing was written"),
@@ -545,7 +451,7 @@ fn usage_errors_exit_with_status_2_before_any_work() {
         (&["--min-recall", "2"], "--min-recall"),
     ];
     for (args, needle) in cases {
-        let built = Build::new(&folder_catalogue(), &out, &cache)
+        let built = new_build(&folder_catalogue(), &out, &cache)
             .args(args)
             .run();
         built.run.expect_code(2);

@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::{
-    Build, CATALOGUE_IMAGES, Hit, Site, assert_complete_site, catalogues, folder_catalogue, search,
-    tempdir,
+    CATALOGUE_IMAGES, SearchHit, SiteDir, assert_complete_site, catalogues, folder_catalogue,
+    new_build, search, tempdir,
 };
-use vitrine_index::Catalog;
+use vitrine_index::ItemTable;
 
 /// Every image under the folder by relative path, sorted by bytes: the folder catalogue's ids.
 fn image_paths(root: &Path) -> Vec<String> {
@@ -24,7 +24,7 @@ fn image_paths(root: &Path) -> Vec<String> {
 
 /// Results are `k` distinct ids of the catalogue, best first.
 #[track_caller]
-fn assert_ranked(hits: &[Hit], k: usize, ids: &BTreeSet<String>) {
+fn assert_ranked(hits: &[SearchHit], k: usize, ids: &BTreeSet<String>) {
     assert_eq!(hits.len(), k, "{hits:?}");
     for pair in hits.windows(2) {
         assert!(pair[0].score >= pair[1].score, "best first: {hits:?}");
@@ -53,7 +53,7 @@ fn assert_like_puts_the_item_first(site: &Path, id: &str) {
 fn a_nested_image_folder_builds_verifies_and_searches() {
     let tmp = tempdir();
     let out = tmp.path().join("site");
-    let report = Build::new(&folder_catalogue(), &out, &tmp.path().join("cache"))
+    let report = new_build(&folder_catalogue(), &out, &tmp.path().join("cache"))
         .run()
         .expect(0);
     assert_eq!(report.rows, CATALOGUE_IMAGES);
@@ -78,8 +78,8 @@ fn a_nested_image_folder_builds_verifies_and_searches() {
         .find(|i| i.id == "food/fruit/tile-orange.png")
         .expect("the orange is indexed");
     assert_eq!(orange.title, "tile orange");
-    let catalog = Catalog::from_json(&site.read(&site.manifest.files.catalog.path), ids.len())
-        .expect("the catalog file matches the manifest");
+    let catalog = ItemTable::from_json(&site.read(&site.manifest.files.items.path), ids.len())
+        .expect("the item table matches the manifest");
     assert_eq!(catalog.ids, ids);
 
     let all: BTreeSet<String> = ids.into_iter().collect();
@@ -99,7 +99,7 @@ fn a_merchant_center_feed_builds_with_its_titles_prices_links_and_other_columns(
     let tmp = tempdir();
     let out = tmp.path().join("site");
     let feed = catalogues().join("merchant-center.tsv");
-    let report = Build::new(&feed, &out, &tmp.path().join("cache"))
+    let report = new_build(&feed, &out, &tmp.path().join("cache"))
         .run()
         .expect(0);
     assert_eq!(
@@ -151,7 +151,7 @@ fn a_json_lines_catalogue_keeps_non_latin_and_html_titles_as_plain_text() {
     let tmp = tempdir();
     let out = tmp.path().join("site");
     let jsonl = catalogues().join("products.jsonl");
-    let report = Build::new(&jsonl, &out, &tmp.path().join("cache"))
+    let report = new_build(&jsonl, &out, &tmp.path().join("cache"))
         .run()
         .expect(0);
     assert_eq!(
@@ -192,7 +192,7 @@ fn zero_shot_facets_reach_the_manifest_the_catalog_and_every_item() {
     let out = tmp.path().join("site");
     let colors = ["red", "green", "blue", "black", "white"];
     let kinds = ["food", "clothing", "tool", "animal"];
-    Build::new(&folder_catalogue(), &out, &tmp.path().join("cache"))
+    new_build(&folder_catalogue(), &out, &tmp.path().join("cache"))
         .args([
             "--facet",
             "color=red, green,blue,black,white",
@@ -224,11 +224,11 @@ fn zero_shot_facets_reach_the_manifest_the_catalog_and_every_item() {
     }
 
     let items = site.items();
-    let catalog = Catalog::from_json(
-        &site.read(&site.manifest.files.catalog.path),
+    let catalog = ItemTable::from_json(
+        &site.read(&site.manifest.files.items.path),
         CATALOGUE_IMAGES,
     )
-    .expect("catalog file");
+    .expect("item table");
     for (f, labels) in [(&facets[0], &colors[..]), (&facets[1], &kinds[..])] {
         let indices = &catalog.facets[&f.name];
         for (i, item) in items.iter().enumerate() {
@@ -240,7 +240,7 @@ fn zero_shot_facets_reach_the_manifest_the_catalog_and_every_item() {
                 "the winning label's probability is at least 1/n: {value:?}"
             );
         }
-        // The manifest's counts are the catalog's label histogram.
+        // The manifest's counts are the item table's label histogram.
         let mut counts = vec![0u32; labels.len()];
         for &l in indices {
             counts[l as usize] += 1;
@@ -297,7 +297,7 @@ fn the_default_recall_threshold_fails_the_degenerate_fixture_model_and_keeps_the
     let tmp = tempdir();
     let (out, cache) = (tmp.path().join("site"), tmp.path().join("cache"));
     // Into an empty place: nothing is created.
-    let build = Build::new(&folder_catalogue(), &out, &cache).default_min_recall();
+    let build = new_build(&folder_catalogue(), &out, &cache).default_min_recall();
     let failed = build.run();
     failed.run.expect_code(1);
     let stderr = &failed.run.stderr;
@@ -320,17 +320,15 @@ fn the_default_recall_threshold_fails_the_degenerate_fixture_model_and_keeps_the
     );
 
     // Over an existing site: it stays as it was.
-    Build::new(&folder_catalogue(), &out, &cache)
-        .run()
-        .expect(0);
+    new_build(&folder_catalogue(), &out, &cache).run().expect(0);
     let before = common::tree(&out);
-    let recall = Site::open(&out).manifest.recall;
+    let recall = SiteDir::open(&out).manifest.recall;
     assert!(
         recall.value < 0.99 && recall.value >= 0.5,
         "the fixture's recall sits between the two thresholds: {recall:?}"
     );
     assert_eq!(recall.threshold, 0.5);
-    Build::new(&folder_catalogue(), &out, &cache)
+    new_build(&folder_catalogue(), &out, &cache)
         .default_min_recall()
         .run()
         .run
@@ -350,7 +348,7 @@ fn without_quiet_and_with_stderr_piped_progress_is_plain_lines() {
         )
         .expect("copy");
     }
-    let built = Build::new(&folder, &tmp.path().join("site"), &tmp.path().join("cache"))
+    let built = new_build(&folder, &tmp.path().join("site"), &tmp.path().join("cache"))
         .verbose()
         .run();
     built.run.expect_code(0);
@@ -380,7 +378,7 @@ fn without_quiet_and_with_stderr_piped_progress_is_plain_lines() {
     );
 
     // `-q` silences all of it.
-    let quiet = Build::new(
+    let quiet = new_build(
         &folder,
         &tmp.path().join("site2"),
         &tmp.path().join("cache"),
@@ -411,10 +409,10 @@ fn links_other_than_web_and_relative_ones_are_dropped() {
     );
     std::fs::write(&feed, csv).expect("write feed");
     let out = tmp.path().join("site");
-    Build::new(&feed, &out, &tmp.path().join("cache"))
+    new_build(&feed, &out, &tmp.path().join("cache"))
         .run()
         .expect(0);
-    let items = Site::open(&out).items_by_id();
+    let items = SiteDir::open(&out).items_by_id();
     assert_eq!(items["a"].link, None);
     assert_eq!(items["b"].link, None);
     assert_eq!(items["c"].link.as_deref(), Some("/products/c?colour=red"));

@@ -1,4 +1,4 @@
-//! Catalogues of `http://` image URLs, through a whole build against a local `tiny_http` server
+//! Catalogues of `http://` image URLs, through a whole build against the test kit's local server
 //! (never the internet): the maintainer's User-Agent arrives, requests to one host are spaced by
 //! `--delay`, a 503 with `Retry-After` is retried and a 404 skipped with its status, and a
 //! rebuild only revalidates (`If-None-Match` → 304) so that just a changed image is downloaded
@@ -7,14 +7,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Cursor;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{Build, Site, folder_catalogue, png, tempdir};
+use vitrine_testkit::server::{Reply, TestServer};
+
+use common::{SiteDir, folder_catalogue, new_build, png, tempdir};
 
 /// One request the server answered.
 #[derive(Clone, Debug)]
@@ -29,104 +28,64 @@ struct Hit {
 /// Files by URL path, each with its ETag.
 type Files = Arc<Mutex<HashMap<String, (Vec<u8>, String)>>>;
 
-/// A local image server: serves `files` with ETags and answers `If-None-Match` with 304;
-/// `/flaky.png` answers 503 (`Retry-After: 1`) the first time, `/gone.png` always 404.
+/// A local image host on the test kit's server: serves `files` with ETags and answers
+/// `If-None-Match` with 304; `/flaky.png` answers 503 (`Retry-After: 1`) the first time,
+/// `/gone.png` always 404.
 struct Server {
-    port: u16,
+    server: TestServer,
     files: Files,
-    hits: Arc<Mutex<Vec<Hit>>>,
-    stop: Arc<AtomicBool>,
-    worker: Option<JoinHandle<()>>,
+    /// The status of each request, by arrival.
+    statuses: Arc<Mutex<HashMap<usize, u16>>>,
+    /// Requests before this one are forgotten.
+    cleared: Mutex<usize>,
 }
 
 impl Server {
     fn start() -> Self {
-        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind test server");
-        let port = server.server_addr().to_ip().expect("an IP listener").port();
         let files: Files = Arc::default();
-        let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let worker = {
-            let (files, hits, stop) = (files.clone(), hits.clone(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    let Ok(Some(request)) = server.recv_timeout(Duration::from_millis(10)) else {
-                        continue;
-                    };
-                    let at = Instant::now();
-                    let header = |name: &'static str| {
-                        request
-                            .headers()
-                            .iter()
-                            .find(|h| h.field.equiv(name))
-                            .map(|h| h.value.to_string())
-                    };
-                    let path = request.url().to_owned();
-                    let if_none_match = header("If-None-Match");
-                    let user_agent = header("User-Agent");
-                    let earlier = hits
-                        .lock()
-                        .expect("hits")
-                        .iter()
-                        .filter(|h| h.path == path)
-                        .count();
-                    let mut headers = Vec::new();
-                    let (status, body) = match path.as_str() {
-                        "/gone.png" => (404, b"not here".to_vec()),
-                        "/flaky.png" if earlier == 0 => {
-                            headers.push(("Retry-After", "1".to_owned()));
-                            (503, b"busy".to_vec())
-                        }
-                        _ => match files.lock().expect("files").get(&path).cloned() {
-                            None => (404, Vec::new()),
-                            Some((bytes, etag)) => {
-                                headers.push(("ETag", etag.clone()));
-                                if if_none_match.as_deref() == Some(etag.as_str()) {
-                                    (304, Vec::new())
-                                } else {
-                                    headers.push(("Content-Type", "image/png".into()));
-                                    (200, bytes)
-                                }
+        let statuses: Arc<Mutex<HashMap<usize, u16>>> = Arc::default();
+        let flaky_seen = Arc::new(Mutex::new(false));
+        let server = {
+            let (files, statuses) = (files.clone(), statuses.clone());
+            TestServer::start(move |hit, n| {
+                let path = hit.file_path();
+                let reply = match path.as_str() {
+                    "/gone.png" => Reply::ok("not here").with_status(404),
+                    "/flaky.png"
+                        if !std::mem::replace(&mut *flaky_seen.lock().expect("flaky"), true) =>
+                    {
+                        Reply::ok("busy")
+                            .with_status(503)
+                            .header("Retry-After", "1")
+                    }
+                    _ => match files.lock().expect("files").get(&path).cloned() {
+                        None => Reply::status(404),
+                        Some((bytes, etag)) => {
+                            if hit.header("If-None-Match") == Some(etag.as_str()) {
+                                Reply::status(304).header("ETag", &etag)
+                            } else {
+                                Reply::ok(bytes)
+                                    .header("ETag", &etag)
+                                    .header("Content-Type", "image/png")
                             }
-                        },
-                    };
-                    hits.lock().expect("hits").push(Hit {
-                        path,
-                        user_agent,
-                        if_none_match,
-                        at,
-                        status,
-                    });
-                    let headers = headers
-                        .iter()
-                        .map(|(n, v)| {
-                            tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes())
-                                .expect("header")
-                        })
-                        .collect();
-                    let len = body.len();
-                    let response = tiny_http::Response::new(
-                        tiny_http::StatusCode(status),
-                        headers,
-                        Cursor::new(body),
-                        Some(len),
-                        None,
-                    );
-                    let _ = request.respond(response);
-                }
+                        }
+                    },
+                };
+                statuses.lock().expect("statuses").insert(n, reply.code());
+                reply
             })
+            .expect("test server")
         };
         Self {
-            port,
+            server,
             files,
-            hits,
-            stop,
-            worker: Some(worker),
+            statuses,
+            cleared: Mutex::new(0),
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
+        self.server.url_for(path)
     }
 
     /// Serves `bytes` at `path` under a new ETag.
@@ -137,25 +96,28 @@ impl Server {
             .insert(path.to_owned(), (bytes, format!("\"{etag}\"")));
     }
 
-    /// Every request so far, in arrival order.
+    /// Every request since the last [`Server::clear`], in arrival order.
     fn hits(&self) -> Vec<Hit> {
-        let mut hits = self.hits.lock().expect("hits").clone();
-        hits.sort_by_key(|h| h.at);
-        hits
+        let statuses = self.statuses.lock().expect("statuses").clone();
+        let cleared = *self.cleared.lock().expect("cleared");
+        self.server
+            .hits()
+            .into_iter()
+            .enumerate()
+            .skip(cleared)
+            .map(|(n, h)| Hit {
+                path: h.file_path(),
+                user_agent: h.header("User-Agent").map(str::to_owned),
+                if_none_match: h.header("If-None-Match").map(str::to_owned),
+                at: h.at,
+                status: statuses.get(&n).copied().unwrap_or(0),
+            })
+            .collect()
     }
 
     /// Forgets the requests so far.
     fn clear(&self) {
-        self.hits.lock().expect("hits").clear();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
+        *self.cleared.lock().expect("cleared") = self.server.requests();
     }
 }
 
@@ -201,7 +163,7 @@ fn a_build_downloads_politely_retries_a_503_and_skips_a_404() {
     server.put("/flaky.png", teacup, "flaky-1");
     let agent = "vitrine-tests/1.0 (+mailto:maintainer@shop.example)";
     let out = tmp.path().join("site");
-    let report = Build::new(&catalogue, &out, &tmp.path().join("cache"))
+    let report = new_build(&catalogue, &out, &tmp.path().join("cache"))
         .args(["--user-agent", agent, "--delay", "0.2"])
         .run()
         .expect(3);
@@ -266,13 +228,15 @@ fn a_rebuild_only_revalidates_and_a_changed_image_is_downloaded_again() {
     let catalogue = serve_emoji(&server, tmp.path(), &[]);
     let cache = tmp.path().join("cache");
     let out = tmp.path().join("site");
-    let build = || Build::new(&catalogue, &out, &cache).args(["--delay", "0.05"]);
+    let build = || new_build(&catalogue, &out, &cache).args(["--delay", "0.05"]);
 
     let first = build().run().expect(0);
     assert_eq!((first.embedded, first.reused), (EMOJI.len(), 0));
     assert!(server.hits().iter().all(|h| h.status == 200));
     assert_eq!(server.hits().len(), EMOJI.len());
-    let cat_thumb = Site::open(&out).items_by_id()["cat-face"].thumbnail.clone();
+    let cat_thumb = SiteDir::open(&out).items_by_id()["cat-face"]
+        .thumbnail
+        .clone();
 
     // Unchanged: one conditional request per image, all answered 304, nothing downloaded.
     server.clear();

@@ -11,8 +11,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Build, CATALOGUE_IMAGES, EMPTY_CACHE, RECORD, Site, assert_complete_site, catalogues, copy_dir,
-    embedding_cache_size, folder_catalogue, png, tempdir, tree,
+    Build, CATALOGUE_IMAGES, EMPTY_CACHE, RECORD, SiteDir, assert_complete_site, catalogues,
+    copy_dir, embedding_cache_size, folder_catalogue, new_build, png, tempdir, tree,
 };
 
 #[test]
@@ -21,7 +21,7 @@ fn two_builds_with_separate_fresh_caches_write_byte_identical_sites() {
     let feed = catalogues().join("merchant-center.tsv");
     let build = |name: &str, jobs: &str| {
         let out = tmp.path().join(name);
-        Build::new(&feed, &out, &tmp.path().join(format!("{name}-cache")))
+        new_build(&feed, &out, &tmp.path().join(format!("{name}-cache")))
             .args(["--facet", "kind=food,clothing,tool,animal", "--jobs", jobs])
             .run()
             .expect(0);
@@ -38,7 +38,7 @@ fn two_builds_with_separate_fresh_caches_write_byte_identical_sites() {
     for (path, bytes) in &one {
         assert!(two[path] == *bytes, "{path} differs between the two builds");
     }
-    // manifest, vectors, catalog, one metadata chunk, three encoder files and the thumbnails.
+    // manifest, vectors, item table, one metadata chunk, three encoder files and the thumbnails.
     assert_eq!(one.len(), 7 + CATALOGUE_IMAGES);
 }
 
@@ -50,15 +50,15 @@ fn changing_one_image_re_embeds_only_it_and_keeps_the_other_file_names() {
     let out = tmp.path().join("site");
     let cache = tmp.path().join("cache");
 
-    let first = Build::new(&shop, &out, &cache).run().expect(0);
+    let first = new_build(&shop, &out, &cache).run().expect(0);
     assert_eq!((first.embedded, first.reused), (CATALOGUE_IMAGES, 0));
-    let a = Site::open(&out);
+    let a = SiteDir::open(&out);
     let a_items = a.items_by_id();
     let tree_a = tree(&out);
 
     // Nothing changed: everything comes from the cache, the vision tower is never loaded, and
     // the site is the same to the byte.
-    let again = Build::new(&shop, &out, &cache).verbose().run();
+    let again = new_build(&shop, &out, &cache).verbose().run();
     again.run.expect_code(0);
     let report = again.report.expect("report");
     assert_eq!((report.embedded, report.reused), (0, CATALOGUE_IMAGES));
@@ -73,7 +73,7 @@ fn changing_one_image_re_embeds_only_it_and_keeps_the_other_file_names() {
     let changed = "photos/horse.png";
     let horse = image::open(shop.join(changed)).expect("decode");
     std::fs::write(shop.join(changed), png(&horse.fliph())).expect("write");
-    let report = Build::new(&shop, &out, &cache).run().expect(0);
+    let report = new_build(&shop, &out, &cache).run().expect(0);
     assert_eq!(report.embedded, 1);
     assert_eq!(report.reused, CATALOGUE_IMAGES - 1);
     assert!(report.skipped.is_empty());
@@ -81,10 +81,10 @@ fn changing_one_image_re_embeds_only_it_and_keeps_the_other_file_names() {
 
     let (fa, fb) = (&a.manifest.files, &b.manifest.files);
     assert_eq!(fa.encoder, fb.encoder, "the encoder files keep their names");
-    assert_eq!(fa.catalog, fb.catalog, "same ids, same catalog file");
+    assert_eq!(fa.items, fb.items, "same ids, same item table");
     assert_ne!(fa.vectors.path, fb.vectors.path, "the vectors changed");
     assert_ne!(a.manifest.build_id, b.manifest.build_id);
-    let thumbs = |s: &Site| -> BTreeSet<String> {
+    let thumbs = |s: &SiteDir| -> BTreeSet<String> {
         s.manifest
             .files
             .thumbnails
@@ -176,7 +176,7 @@ fn a_killed_build_leaves_the_previous_site_intact_and_the_next_one_resumes() {
     let shop = tmp.path().join("shop");
     copy_dir(&folder_catalogue(), &shop);
     let out = tmp.path().join("site");
-    Build::new(&shop, &out, &tmp.path().join("cache-a"))
+    new_build(&shop, &out, &tmp.path().join("cache-a"))
         .run()
         .expect(0);
     let site_a: BTreeMap<String, Vec<u8>> = tree(&out);
@@ -193,7 +193,7 @@ fn a_killed_build_leaves_the_previous_site_intact_and_the_next_one_resumes() {
 
     // The next build runs with a fresh cache and is killed again and again.
     let cache = tmp.path().join("cache-b");
-    let build = Build::new(&shop, &out, &cache);
+    let killed = new_build(&shop, &out, &cache);
     let still_a = |when: &str| {
         eprintln!(
             "killed {when}; embedding cache: {} bytes",
@@ -209,7 +209,7 @@ fn a_killed_build_leaves_the_previous_site_intact_and_the_next_one_resumes() {
         ("while starting", Duration::from_millis(50)),
         ("after 300 ms", Duration::from_millis(300)),
     ] {
-        match kill_when(&build, |t| t >= after) {
+        match kill_when(&killed, |t| t >= after) {
             Ended::Killed(t) => still_a(&format!("{when} (at {t:?})")),
             Ended::Finished(code) => panic!(
                 "the build finished ({code:?}) before it could be killed {when}; this test \
@@ -219,13 +219,13 @@ fn a_killed_build_leaves_the_previous_site_intact_and_the_next_one_resumes() {
     }
     // Killed once half the images are embedded and cached, then right after the next batch.
     let half = EMPTY_CACHE + RECORD * total as u64 / 2;
-    match kill_when(&build, |_| embedding_cache_size(&cache) >= half) {
+    match kill_when(&killed, |_| embedding_cache_size(&cache) >= half) {
         Ended::Killed(t) => still_a(&format!("with half the images cached (at {t:?})")),
         Ended::Finished(code) => panic!("finished ({code:?}) before half the images were cached"),
     }
     let before = embedding_cache_size(&cache);
     assert!(before >= half, "the killed builds filled the cache");
-    match kill_when(&build, |_| embedding_cache_size(&cache) > before) {
+    match kill_when(&killed, |_| embedding_cache_size(&cache) > before) {
         Ended::Killed(t) => still_a(&format!("after one more batch was cached (at {t:?})")),
         Ended::Finished(code) => panic!("finished ({code:?}) before caching a batch"),
     }
@@ -233,7 +233,7 @@ fn a_killed_build_leaves_the_previous_site_intact_and_the_next_one_resumes() {
     // previous site or (if the kill landed after the swap) the complete new one, never a mix.
     // (Watching `--out` itself too catches a writer that would not stage at all.)
     let names_a: Vec<String> = site_a.keys().cloned().collect();
-    let killed_while_writing = kill_when(&build, |_| {
+    let killed_while_writing = kill_when(&killed, |_| {
         !hidden_siblings(tmp.path()).is_empty() || file_names(&out) != names_a
     });
     let replaced = tree(&out) != site_a;
@@ -257,7 +257,7 @@ fn a_killed_build_leaves_the_previous_site_intact_and_the_next_one_resumes() {
     }
 
     // Finally the build runs to the end, reusing what the killed runs embedded.
-    let report = build.run().expect(0);
+    let report = killed.run().expect(0);
     eprintln!("final build: {report:?}");
     assert_eq!(report.rows, total);
     assert_eq!(report.indexed, total);
@@ -271,7 +271,7 @@ fn a_killed_build_leaves_the_previous_site_intact_and_the_next_one_resumes() {
     );
     // The resumed build wrote exactly what a build from scratch writes.
     let clean = tmp.path().join("clean");
-    Build::new(&shop, &clean, &tmp.path().join("cache-c"))
+    new_build(&shop, &clean, &tmp.path().join("cache-c"))
         .run()
         .expect(0);
     assert!(
@@ -291,10 +291,10 @@ fn a_folder_catalogue_holding_its_own_site_and_cache_does_not_index_them() {
     let shop = tmp.path().join("shop");
     copy_dir(&folder_catalogue(), &shop);
     let (out, cache) = (shop.join("search"), shop.join("cache"));
-    let first = Build::new(&shop, &out, &cache).run().expect(0);
+    let first = new_build(&shop, &out, &cache).run().expect(0);
     let site = tree(&out);
     // The second run finds the thumbnails and cached files in the folder, and leaves them out.
-    let second = Build::new(&shop, &out, &cache).run().expect(0);
+    let second = new_build(&shop, &out, &cache).run().expect(0);
     assert_eq!(
         (first.rows, second.rows),
         (CATALOGUE_IMAGES, CATALOGUE_IMAGES)
@@ -330,7 +330,7 @@ fn rows_sharing_an_image_embed_it_once_and_all_get_its_vector() {
     let feed = tmp.path().join("variants.jsonl");
     std::fs::write(&feed, jsonl).expect("write feed");
     let out = tmp.path().join("site");
-    let report = Build::new(&feed, &out, &tmp.path().join("cache"))
+    let report = new_build(&feed, &out, &tmp.path().join("cache"))
         .run()
         .expect(0);
     assert_eq!(

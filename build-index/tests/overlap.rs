@@ -9,8 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 
 use common::{
-    Build, CATALOGUE_IMAGES, EMPTY_CACHE, RECORD, assert_complete_site, embedding_cache_size,
-    folder_catalogue, tempdir, tree,
+    CATALOGUE_IMAGES, EMPTY_CACHE, RECORD, assert_complete_site, embedding_cache_size,
+    folder_catalogue, new_build, tempdir, tree,
 };
 
 fn finish(child: Child) {
@@ -27,7 +27,7 @@ fn finish(child: Child) {
 fn a_build_waits_while_another_holds_the_output_folder() {
     let tmp = tempdir();
     let out = tmp.path().join("site");
-    let build = Build::new(&folder_catalogue(), &out, &tmp.path().join("cache")).verbose();
+    let build = new_build(&folder_catalogue(), &out, &tmp.path().join("cache")).verbose();
 
     // Stand in for a running build: hold the folder that receives `--out`.
     let held = File::open(tmp.path()).expect("open the output's parent");
@@ -70,7 +70,7 @@ fn two_overlapping_builds_of_one_site_both_succeed_and_embed_each_image_once() {
     let tmp = tempdir();
     let out = tmp.path().join("site");
     let cache = tmp.path().join("cache");
-    let build = Build::new(&folder_catalogue(), &out, &cache);
+    let build = new_build(&folder_catalogue(), &out, &cache);
     let spawn = || {
         build
             .command()
@@ -92,7 +92,7 @@ fn two_overlapping_builds_of_one_site_both_succeed_and_embed_each_image_once() {
         "the build that waited reused every embedding of the first"
     );
     let clean = tmp.path().join("clean");
-    Build::new(&folder_catalogue(), &clean, &tmp.path().join("cache-c"))
+    new_build(&folder_catalogue(), &clean, &tmp.path().join("cache-c"))
         .run()
         .expect(0);
     assert!(tree(&out) == tree(&clean), "the site is a normal build's");

@@ -6,12 +6,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Build, Site, folder_catalogue, tempdir, verify};
+use common::{SiteDir, folder_catalogue, new_build, tempdir, verify};
 
 /// Builds the eight emoji of the committed folder catalogue into `dir/site`.
 fn built_site(dir: &Path) -> PathBuf {
     let out = dir.join("site");
-    Build::new(&folder_catalogue().join("emoji"), &out, &dir.join("cache"))
+    new_build(&folder_catalogue().join("emoji"), &out, &dir.join("cache"))
         .run()
         .expect(0);
     out
@@ -21,9 +21,9 @@ fn built_site(dir: &Path) -> PathBuf {
 fn verify_accepts_a_fresh_build_and_counts_its_files() {
     let tmp = tempdir();
     let out = built_site(tmp.path());
-    let site = Site::open(&out);
+    let site = SiteDir::open(&out);
     let files = site.manifest.files.all().len();
-    // 3 encoder files, vectors, catalog, 1 metadata chunk, 8 thumbnails.
+    // 3 encoder files, vectors, item table, 1 metadata chunk, 8 thumbnails.
     assert_eq!(files, 14);
     let run = verify(&out);
     run.expect_code(0);
@@ -40,7 +40,7 @@ fn verify_accepts_a_fresh_build_and_counts_its_files() {
 fn verify_names_the_vectors_file_when_one_byte_is_flipped() {
     let tmp = tempdir();
     let out = built_site(tmp.path());
-    let site = Site::open(&out);
+    let site = SiteDir::open(&out);
     let vectors = site.manifest.files.vectors.path.clone();
     let path = out.join(&vectors);
     let mut bytes = std::fs::read(&path).expect("vectors");
@@ -83,7 +83,7 @@ fn verify_names_the_vectors_file_when_one_byte_is_flipped() {
 fn verify_names_a_deleted_thumbnail_and_a_truncated_metadata_chunk() {
     let tmp = tempdir();
     let out = built_site(tmp.path());
-    let site = Site::open(&out);
+    let site = SiteDir::open(&out);
     let thumb = site.manifest.files.thumbnails[3].path.clone();
     std::fs::remove_file(out.join(&thumb)).expect("delete thumbnail");
 

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use vitrine_e2e::page::{SEARCH_TIMEOUT, wait_ready, wait_top};
-use vitrine_e2e::site::{Catalogue, Site, encode};
-use vitrine_e2e::webdriver::{Browser, ENTER};
+use vitrine_testkit::encode;
+use vitrine_testkit::page::{SEARCH_TIMEOUT, wait_ready, wait_top};
+use vitrine_testkit::web::{Catalogue, WebSite};
+use vitrine_testkit::webdriver::{Browser, ENTER};
 
 fn history_length(b: &Browser) -> Result<u64> {
     Ok(b.execute("return history.length;", vec![])?
@@ -32,13 +33,13 @@ fn wait_url(b: &Browser, query: &str) -> Result<String> {
     )
 }
 
-fn top10(site: &Site, query: &str) -> Result<Vec<String>> {
+fn top10(site: &WebSite, query: &str) -> Result<Vec<String>> {
     site.cli_search(&["--text", query, "-k", "10"])
 }
 
 #[test]
 fn typing_searches_and_enter_and_back_forward_walk_history() -> Result<()> {
-    let site = Site::build(&Catalogue::standard()?, &[])?;
+    let site = WebSite::build(&Catalogue::standard()?, &[])?;
     let server = site.serve()?;
     let browser = Browser::start()?;
     let (first, typed, entered) = ("red apple", "teapot", "bicycle");

@@ -5,43 +5,28 @@
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, ensure};
-use serde_json::Value;
-use vitrine_e2e::page::{SEARCH_TIMEOUT, cached_urls, sw_controls, wait_ready, wait_top};
-use vitrine_e2e::site::{Catalogue, Site, encode};
-use vitrine_e2e::webdriver::Browser;
+use vitrine_index::{MANIFEST, Manifest};
+use vitrine_protocol::INDEX_DIR;
+use vitrine_testkit::encode;
+use vitrine_testkit::page::{SEARCH_TIMEOUT, cached_urls, sw_controls, wait_ready, wait_top};
+use vitrine_testkit::web::{Catalogue, WebSite};
+use vitrine_testkit::webdriver::Browser;
 
 /// Every thumbnail of the index (the page has them all cached when they fit its budget).
-fn thumbnails(manifest: &Value) -> Vec<String> {
-    manifest["files"]["thumbnails"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["path"].as_str().map(|p| format!("search/{p}")))
+fn thumbnails(manifest: &Manifest) -> Vec<String> {
+    manifest
+        .files
+        .offline()
+        .thumbnails
+        .iter()
+        .map(|p| format!("{INDEX_DIR}{p}"))
         .collect()
 }
 
-/// Every file of the index the page needs to search.
-fn core_files(manifest: &Value) -> Vec<String> {
-    let f = &manifest["files"];
-    let mut refs = vec![
-        &f["vectors"],
-        &f["catalog"],
-        &f["encoder"]["config"],
-        &f["encoder"]["weights"],
-        &f["encoder"]["tokenizer"],
-    ];
-    refs.extend(
-        f["metadata"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|m| &m["file"]),
-    );
-    let mut paths: Vec<String> = refs
-        .into_iter()
-        .filter_map(|r| r["path"].as_str().map(str::to_string))
-        .collect();
-    paths.push("manifest.json".into());
+/// Every file of the index the page needs to search and show results, and the manifest.
+fn core_files(manifest: &Manifest) -> Vec<String> {
+    let mut paths = manifest.files.offline().core;
+    paths.push(MANIFEST.into());
     paths
 }
 
@@ -70,7 +55,7 @@ fn wait_cached(browser: &Browser, page: &str, files: &[String]) -> Result<()> {
     )
 }
 
-fn shell_files(site: &Site) -> Result<Vec<String>> {
+fn shell_files(site: &WebSite) -> Result<Vec<String>> {
     let mut files = Vec::new();
     for e in std::fs::read_dir(site.page_dir())? {
         let e = e?;
@@ -84,7 +69,7 @@ fn shell_files(site: &Site) -> Result<Vec<String>> {
 #[test]
 fn search_works_offline_after_one_visit() -> Result<()> {
     let catalogue = Catalogue::standard()?;
-    let site = Site::build(&catalogue, &[])?;
+    let site = WebSite::build(&catalogue, &[])?;
     let mut server = site.serve()?;
     let browser = Browser::start()?;
     let page = site.page_url(&server, "");
@@ -103,7 +88,7 @@ fn search_works_offline_after_one_visit() -> Result<()> {
     files.extend(
         core_files(&site.manifest()?)
             .iter()
-            .map(|f| format!("search/{f}")),
+            .map(|f| format!("{INDEX_DIR}{f}")),
     );
     // Thumbnails too, also those of results never shown online.
     files.extend(thumbnails(&site.manifest()?));
@@ -152,7 +137,7 @@ fn search_works_offline_after_one_visit() -> Result<()> {
 #[test]
 fn redeploy_is_used_on_reload_and_old_files_leave_the_cache() -> Result<()> {
     let old = Catalogue::standard()?;
-    let mut site = Site::build(&old, &[])?;
+    let mut site = WebSite::build(&old, &[])?;
     let server = site.serve()?;
     let browser = Browser::start()?;
     let page = site.page_url(&server, "");
@@ -171,13 +156,13 @@ fn redeploy_is_used_on_reload_and_old_files_leave_the_cache() -> Result<()> {
     )?;
     let old_files: Vec<String> = core_files(&old_manifest)
         .iter()
-        .map(|f| format!("search/{f}"))
+        .map(|f| format!("{INDEX_DIR}{f}"))
         .collect();
     wait_cached(&browser, &page, &old_files)?;
 
     // Redeploy: drop ten items, add one under a new id (an image of a dropped item).
     let mut new = old.clone();
-    let dropped: Vec<Value> = new.rows.drain(..10).collect();
+    let dropped: Vec<serde_json::Value> = new.rows.drain(..10).collect();
     let mut added = dropped[0].clone();
     added["id"] = "new-item".into();
     added["title"] = "Brand new".into();
@@ -185,7 +170,7 @@ fn redeploy_is_used_on_reload_and_old_files_leave_the_cache() -> Result<()> {
     site.rebuild(&new, &[])?;
     let new_manifest = site.manifest()?;
     ensure!(
-        new_manifest["build_id"] != old_manifest["build_id"],
+        new_manifest.build_id != old_manifest.build_id,
         "the rebuild kept the build id"
     );
     let expected = site.cli_search(&["--text", query, "-k", "48"])?;
@@ -223,7 +208,7 @@ fn redeploy_is_used_on_reload_and_old_files_leave_the_cache() -> Result<()> {
     // The service worker caches the new build and lets the old index files go.
     let new_files: Vec<String> = core_files(&new_manifest)
         .iter()
-        .map(|f| format!("search/{f}"))
+        .map(|f| format!("{INDEX_DIR}{f}"))
         .collect();
     wait_cached(&browser, &page, &new_files)?;
     let stale: Vec<String> = old_files
@@ -250,7 +235,7 @@ fn redeploy_is_used_on_reload_and_old_files_leave_the_cache() -> Result<()> {
 
 #[test]
 fn site_under_a_sub_path_works() -> Result<()> {
-    let site = Site::build_at("shop/search/", &Catalogue::standard()?, &[])?;
+    let site = WebSite::build_at("shop/search/", &Catalogue::standard()?, &[])?;
     let server = site.serve()?;
     let browser = Browser::start()?;
     let query = "hat";

@@ -2,13 +2,14 @@
 //! query arithmetic), "more like this" and facet filters.
 
 use anyhow::{Result, ensure};
-use vitrine_e2e::page::{wait_ready, wait_top};
-use vitrine_e2e::site::{Catalogue, Site, encode};
-use vitrine_e2e::webdriver::Browser;
+use vitrine_testkit::encode;
+use vitrine_testkit::page::{wait_ready, wait_top};
+use vitrine_testkit::web::{Catalogue, WebSite};
+use vitrine_testkit::webdriver::Browser;
 
 #[test]
 fn text_query_top10_equals_cli_search() -> Result<()> {
-    let site = Site::build(&Catalogue::standard()?, &[])?;
+    let site = WebSite::build(&Catalogue::standard()?, &[])?;
     let server = site.serve()?;
     let browser = Browser::start()?;
     for query in ["a cat", "red apple", "hat + summer - winter"] {
@@ -24,7 +25,7 @@ fn text_query_top10_equals_cli_search() -> Result<()> {
 #[test]
 fn like_puts_the_item_first_and_equals_cli_search() -> Result<()> {
     let catalogue = Catalogue::standard()?;
-    let site = Site::build(&catalogue, &[])?;
+    let site = WebSite::build(&catalogue, &[])?;
     let server = site.serve()?;
     let browser = Browser::start()?;
     let ids = catalogue.ids();
@@ -46,7 +47,7 @@ fn like_puts_the_item_first_and_equals_cli_search() -> Result<()> {
 
 #[test]
 fn facet_chip_filters_results_like_cli_search() -> Result<()> {
-    let site = Site::build(
+    let site = WebSite::build(
         &Catalogue::standard()?,
         &["--facet", "kind=animal,food,tool,vehicle,clothing"],
     )?;
@@ -60,13 +61,12 @@ fn facet_chip_filters_results_like_cli_search() -> Result<()> {
 
     // Chips for every label with items, as the manifest counts them.
     let manifest = site.manifest()?;
-    let facet = &manifest["facets"][0];
-    let mut expected_chips: Vec<(String, u64)> = facet["labels"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .zip(facet["counts"].as_array().into_iter().flatten())
-        .filter_map(|(l, n)| Some((l.as_str()?.to_string(), n.as_u64()?)))
+    let facet = &manifest.facets[0];
+    let mut expected_chips: Vec<(String, u64)> = facet
+        .labels
+        .iter()
+        .zip(&facet.counts)
+        .map(|(l, n)| (l.clone(), u64::from(*n)))
         .filter(|(_, n)| *n > 0)
         .collect();
     let chips = browser.find_all("[data-testid=facet-chip]")?;
@@ -90,7 +90,7 @@ fn facet_chip_filters_results_like_cli_search() -> Result<()> {
     // The label with the fewest items filters the most.
     expected_chips.sort_by_key(|(_, n)| *n);
     let (label, count) = expected_chips[0].clone();
-    let total = manifest["count"].as_u64().unwrap_or(0);
+    let total = u64::from(manifest.count);
     ensure!(
         count < total,
         "no label splits the catalogue: {expected_chips:?}"

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, ensure};
 use serde_json::{Value, json};
-use vitrine_e2e::page::{
+use vitrine_testkit::encode;
+use vitrine_testkit::page::{
     SEARCH_TIMEOUT, result_ids, sw_controls, wait_error, wait_ready, wait_top,
 };
-use vitrine_e2e::site::{Catalogue, Site, XSS_TITLE, encode};
-use vitrine_e2e::webdriver::Browser;
+use vitrine_testkit::web::{Catalogue, WebSite, XSS_TITLE};
+use vitrine_testkit::webdriver::Browser;
 
 /// Installed before the page's own scripts: records alerts and Content-Security-Policy
 /// violations (an injected `onerror=` handler would be one).
@@ -25,7 +26,7 @@ fn html_in_titles_is_shown_as_text() -> Result<()> {
     let xss = catalogue
         .id_titled(XSS_TITLE)
         .ok_or_else(|| anyhow::anyhow!("the test catalogue has no row titled {XSS_TITLE:?}"))?;
-    let site = Site::build(&catalogue, &[])?;
+    let site = WebSite::build(&catalogue, &[])?;
     let server = site.serve()?;
     let browser = Browser::start()?;
     browser.on_new_document(SPY)?;
@@ -87,12 +88,8 @@ fn html_in_titles_is_shown_as_text() -> Result<()> {
 
 #[test]
 fn corrupted_vectors_file_shows_the_error_state() -> Result<()> {
-    let site = Site::build(&Catalogue::standard()?, &[])?;
-    let manifest = site.manifest()?;
-    let vectors = manifest["files"]["vectors"]["path"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("no vectors file in the manifest"))?
-        .to_string();
+    let site = WebSite::build(&Catalogue::standard()?, &[])?;
+    let vectors = site.manifest()?.files.vectors.path;
     let path = site.index_dir().join(&vectors);
     let mut bytes = std::fs::read(&path)?;
     let middle = bytes.len() / 2;
@@ -116,17 +113,16 @@ fn corrupted_vectors_file_shows_the_error_state() -> Result<()> {
 
 #[test]
 fn damaged_files_are_never_cached_and_a_thumbnail_under_a_wrong_name_is_not_shown() -> Result<()> {
-    let site = Site::build(&Catalogue::standard()?, &[])?;
+    let site = WebSite::build(&Catalogue::standard()?, &[])?;
     let manifest = site.manifest()?;
     let path_of = |v: &Value| {
         v.as_str()
             .map(str::to_string)
-            .ok_or_else(|| anyhow!("no such file in the manifest: {v}"))
+            .ok_or_else(|| anyhow!("no such field: {v}"))
     };
-    let vectors = path_of(&manifest["files"]["vectors"]["path"])?;
+    let vectors = manifest.files.vectors.path.clone();
     let chunk: Value = serde_json::from_slice(&std::fs::read(
-        site.index_dir()
-            .join(path_of(&manifest["files"]["metadata"][0]["file"]["path"])?),
+        site.index_dir().join(&manifest.files.metadata[0].file.path),
     )?)?;
     let (a, b) = (&chunk["items"][0], &chunk["items"][1]);
     let b_id = path_of(&b["id"])?;
@@ -204,7 +200,7 @@ fn only_web_links_become_product_links_and_prices_show() -> Result<()> {
         .position(|r| r.get("link").is_none())
         .ok_or_else(|| anyhow::anyhow!("every row has a link"))?;
     catalogue.rows[evil]["link"] = "javascript:alert(1)".into();
-    let site = Site::build(&catalogue, &[])?;
+    let site = WebSite::build(&catalogue, &[])?;
     let server = site.serve()?;
     let browser = Browser::start()?;
     browser.on_new_document(SPY)?;

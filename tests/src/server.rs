@@ -1,54 +1,364 @@
-//! A static file server for the built site: the MIME types browsers insist on (`application/wasm`
-//! for streaming compilation), immutable caching for content-hashed names, `no-cache` for the
-//! rest. Used by `./dev demo` and by the browser tests, which stop it to cut the network.
+//! One HTTP server for every test that needs one (and `./dev serve`), on 127.0.0.1, answering each
+//! request through a handler that sees the request and may pick any [`Reply`]: files of a built
+//! site (the MIME types browsers insist on, immutable caching for content-hashed names,
+//! `no-cache` for the rest), an error status, a delayed or dripping body, a hang. Every request
+//! is recorded.
 //!
 //! Plain HTTP/1.1 over `std::net`, one thread per connection and `Connection: close` on every
-//! answer: with no idle kept-alive connections, [`Serving::stop`] really cuts the network (a
-//! browser's next request is refused instead of waiting forever on an open connection).
+//! answer. [`TestServer::stop`] closes the port *and* shuts every open connection, so a browser
+//! really goes offline: its next request fails at once. (`tiny_http` was tried: after its
+//! listener closes it keeps reading the sockets a browser pre-connected, and the browser waits
+//! for ever on requests nobody answers.)
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Cursor, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-/// A running server; stops when dropped.
-pub struct Serving {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    requests: Arc<AtomicUsize>,
-    thread: Option<JoinHandle<()>>,
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct Hit {
+    /// The request target (path and query).
+    pub path: String,
+    /// Header names and values, as sent.
+    pub headers: Vec<(String, String)>,
+    /// When it arrived.
+    pub at: Instant,
 }
 
-impl Serving {
+impl Hit {
+    /// The value of a header (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let found = self
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name));
+        found.map(|(_, v)| v.as_str())
+    }
+
+    /// The path without the query, percent-decoded.
+    pub fn file_path(&self) -> String {
+        percent_decode(self.path.split(['?', '#']).next().unwrap_or("/"))
+    }
+}
+
+/// What the server answers.
+#[derive(Debug)]
+pub struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    chunked: bool,
+    drip: Option<Duration>,
+    delay: Option<Duration>,
+}
+
+impl Reply {
+    /// `200 OK` with this body.
+    pub fn ok(body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status: 200,
+            headers: Vec::new(),
+            body: body.into(),
+            chunked: false,
+            drip: None,
+            delay: None,
+        }
+    }
+
+    /// An empty answer with this status.
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            ..Self::ok("")
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Sends the body chunked, without `Content-Length`.
+    pub fn chunked(mut self) -> Self {
+        self.chunked = true;
+        self
+    }
+
+    /// Sends the body one byte per `pause`.
+    pub fn drip(mut self, pause: Duration) -> Self {
+        self.drip = Some(pause);
+        self
+    }
+
+    /// Waits this long before answering (a very long delay is a server that hangs).
+    pub fn delay(mut self, wait: Duration) -> Self {
+        self.delay = Some(wait);
+        self
+    }
+
+    /// The status code.
+    pub fn code(&self) -> u16 {
+        self.status
+    }
+}
+
+/// A body read one byte per pause.
+struct Drip {
+    body: Cursor<Vec<u8>>,
+    pause: Duration,
+}
+
+impl Read for Drip {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        std::thread::sleep(self.pause);
+        self.body.read(&mut buf[..1])
+    }
+}
+
+type Handler = dyn Fn(&Hit, usize) -> Reply + Send + Sync;
+
+/// What the connection threads share.
+struct Shared {
+    handler: Box<Handler>,
+    hits: Mutex<Vec<Hit>>,
+    /// Every open connection by number, to shut them all when the server stops.
+    open: Mutex<std::collections::HashMap<u64, TcpStream>>,
+    stopped: AtomicBool,
+}
+
+/// A running server; stops when dropped.
+pub struct TestServer {
+    port: u16,
+    shared: Arc<Shared>,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on a free port that answers each request with `handler(request, n)`,
+    /// `n` counting requests from 0.
+    pub fn start(handler: impl Fn(&Hit, usize) -> Reply + Send + Sync + 'static) -> Result<Self> {
+        Self::start_on("127.0.0.1:0", handler)
+    }
+
+    /// Like [`TestServer::start`] on `addr` (`host:port`).
+    pub fn start_on(
+        addr: &str,
+        handler: impl Fn(&Hit, usize) -> Reply + Send + Sync + 'static,
+    ) -> Result<Self> {
+        let listener =
+            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let port = listener.local_addr()?.port();
+        let shared = Arc::new(Shared {
+            handler: Box::new(handler),
+            hits: Mutex::default(),
+            open: Mutex::default(),
+            stopped: AtomicBool::new(false),
+        });
+        let accept = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                for (number, conn) in (0u64..).zip(listener.incoming()) {
+                    if shared.stopped.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(conn) = conn else { continue };
+                    if let Ok(handle) = conn.try_clone() {
+                        lock(&shared.open).insert(number, handle);
+                    }
+                    let shared = shared.clone();
+                    std::thread::spawn(move || {
+                        let _ = answer(&shared, conn);
+                        lock(&shared.open).remove(&number);
+                    });
+                }
+            })
+        };
+        Ok(Self {
+            port,
+            shared,
+            listener: Some(accept),
+        })
+    }
+
+    /// Serves the files under `root` (see [`file_reply`]).
+    pub fn files(root: &Path) -> Result<Self> {
+        Self::files_on(root, "127.0.0.1:0")
+    }
+
+    /// Serves the files under `root` on `addr`.
+    pub fn files_on(root: &Path, addr: &str) -> Result<Self> {
+        let root = root.to_path_buf();
+        Self::start_on(addr, move |hit, _| file_reply(&root, hit))
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The base URL, e.g. `http://127.0.0.1:8080/`.
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        format!("http://127.0.0.1:{}/", self.port)
     }
 
-    /// Requests answered so far.
+    /// The URL of `path` (starting with `/`) on this server.
+    pub fn url_for(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn hits(&self) -> Vec<Hit> {
+        lock(&self.shared.hits).clone()
+    }
+
+    /// How many requests arrived so far.
     pub fn requests(&self) -> usize {
-        self.requests.load(Ordering::Relaxed)
+        lock(&self.shared.hits).len()
     }
 
-    /// Stops serving; the port refuses connections afterwards.
+    /// Stops serving: the port refuses connections and every open connection is shut, so
+    /// requests in flight fail.
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            // Wakes the accept loop, which then closes the listening socket.
-            let _ = TcpStream::connect(self.addr);
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        if let Some(t) = self.listener.take() {
+            // Wakes the accept loop, which then drops the listening socket.
+            let _ = TcpStream::connect(("127.0.0.1", self.port));
             let _ = t.join();
+        }
+        for (_, conn) in lock(&self.shared.open).drain() {
+            let _ = conn.shutdown(Shutdown::Both);
         }
     }
 }
 
-impl Drop for Serving {
+impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Reads one request from `conn`, answers it through the handler, and closes the connection.
+fn answer(shared: &Shared, conn: TcpStream) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    let (method, target) = (method.to_string(), target.to_string());
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+    }
+    if method.is_empty() || shared.stopped.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let hit = Hit {
+        path: target,
+        headers,
+        at: Instant::now(),
+    };
+    let n = {
+        let mut hits = lock(&shared.hits);
+        hits.push(hit.clone());
+        hits.len() - 1
+    };
+    let reply = if method == "GET" || method == "HEAD" {
+        (shared.handler)(&hit, n)
+    } else {
+        Reply::ok("GET only").with_status(405)
+    };
+    respond(conn, &method, reply)
+}
+
+/// Writes `reply` with `Connection: close`.
+fn respond(conn: TcpStream, method: &str, reply: Reply) -> std::io::Result<()> {
+    if let Some(wait) = reply.delay {
+        std::thread::sleep(wait);
+    }
+    let mut out = std::io::BufWriter::new(conn);
+    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+    for (name, value) in &reply.headers {
+        head += &format!("{name}: {value}\r\n");
+    }
+    if reply.chunked {
+        head += "Transfer-Encoding: chunked\r\n";
+    } else {
+        head += &format!("Content-Length: {}\r\n", reply.body.len());
+    }
+    head += "Connection: close\r\n\r\n";
+    out.write_all(head.as_bytes())?;
+    out.flush()?;
+    if method == "HEAD" {
+        return Ok(());
+    }
+    let mut body: Box<dyn Read> = match reply.drip {
+        Some(pause) => Box::new(Drip {
+            body: Cursor::new(reply.body),
+            pause,
+        }),
+        None => Box::new(Cursor::new(reply.body)),
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = body.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if reply.chunked {
+            write!(out, "{n:x}\r\n")?;
+            out.write_all(&buf[..n])?;
+            out.write_all(b"\r\n")?;
+        } else {
+            out.write_all(&buf[..n])?;
+        }
+        out.flush()?;
+    }
+    if reply.chunked {
+        out.write_all(b"0\r\n\r\n")?;
+    }
+    out.flush()
+}
+
+/// The reason phrase of a status code.
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        301 => "Moved Permanently",
+        302 => "Found",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        _ => "",
     }
 }
 
@@ -69,31 +379,70 @@ pub fn mime(path: &Path) -> &'static str {
     }
 }
 
-/// Whether a file name carries a content hash (`name.0123456789abcdef.ext` or `name-<hash>.ext`).
-fn hashed(path: &Path) -> bool {
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let tail = name.rsplit(['.', '-']).next().unwrap_or("");
-    let tail = tail.strip_suffix("_bg").unwrap_or(tail);
-    tail.len() == 16 && tail.bytes().all(|b| b.is_ascii_hexdigit())
-        || path.components().any(|c| c.as_os_str() == "thumbs")
+/// Whether a file under the served root is named by its content, by the site's own rule
+/// ([`vitrine_protocol::is_content_addressed`]), wherever the page sits under the root.
+fn immutable(rel: &str) -> bool {
+    let index = vitrine_protocol::INDEX_DIR;
+    let from_index = rel
+        .match_indices(index)
+        .find(|(i, _)| *i == 0 || rel[..*i].ends_with('/'))
+        .map(|(i, _)| &rel[i..]);
+    match from_index {
+        Some(path) => vitrine_protocol::is_content_addressed(path),
+        None => vitrine_protocol::is_content_addressed(rel.rsplit('/').next().unwrap_or(rel)),
+    }
 }
 
 /// Maps a URL path to a file under `root`, refusing `..`.
-fn resolve(root: &Path, url: &str) -> Option<PathBuf> {
-    let path = url.split(['?', '#']).next().unwrap_or("/");
-    let decoded = percent_decode(path);
+fn resolve(root: &Path, path: &str) -> Option<(PathBuf, String)> {
     let mut out = root.to_path_buf();
-    for c in Path::new(decoded.trim_start_matches('/')).components() {
+    let mut rel = Vec::new();
+    for c in Path::new(path.trim_start_matches('/')).components() {
         match c {
-            Component::Normal(p) => out.push(p),
+            Component::Normal(p) => {
+                out.push(p);
+                rel.push(p.to_string_lossy().into_owned());
+            }
             Component::CurDir => {}
             _ => return None,
         }
     }
     if out.is_dir() {
         out.push("index.html");
+        rel.push("index.html".into());
     }
-    Some(out)
+    Some((out, rel.join("/")))
+}
+
+/// A built site's file for `hit` under `root`: `200` with its MIME type and cache policy, or
+/// `404`.
+pub fn file_reply(root: &Path, hit: &Hit) -> Reply {
+    match resolve(root, &hit.file_path())
+        .and_then(|(p, rel)| Some((std::fs::read(&p).ok()?, p, rel)))
+    {
+        Some((body, path, rel)) => {
+            let cache = if immutable(&rel) {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            };
+            Reply::ok(body)
+                .header("Content-Type", mime(&path))
+                .header("Cache-Control", cache)
+        }
+        None => Reply::ok("not found")
+            .header("Content-Type", "text/plain")
+            .header("Cache-Control", "no-store")
+            .with_status(404),
+    }
+}
+
+impl Reply {
+    /// The same reply with another status.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -117,89 +466,6 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Serves `root` on `addr` (port 0 picks a free port) in a background thread.
-pub fn serve(root: &Path, addr: &str) -> Result<Serving> {
-    let listener = TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-    let addr = listener.local_addr()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let requests = Arc::new(AtomicUsize::new(0));
-    let root = Arc::new(root.to_path_buf());
-    let thread = {
-        let (stop, requests) = (stop.clone(), requests.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let (root, requests) = (root.clone(), requests.clone());
-                std::thread::spawn(move || {
-                    if answer(&root, conn).is_ok() {
-                        requests.fetch_add(1, Ordering::Relaxed);
-                    }
-                });
-            }
-        })
-    };
-    Ok(Serving {
-        addr,
-        stop,
-        requests,
-        thread: Some(thread),
-    })
-}
-
-/// Reads one request from `conn` and answers it.
-fn answer(root: &Path, conn: TcpStream) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-    // The headers do not matter: no bodies, no ranges, no conditional requests.
-    let mut header = String::new();
-    while reader.read_line(&mut header)? > 2 {
-        header.clear();
-    }
-    let (status, content_type, cache, body) = if method != "GET" && method != "HEAD" {
-        (
-            "405 Method Not Allowed",
-            "text/plain",
-            "no-store",
-            b"GET only".to_vec(),
-        )
-    } else {
-        match resolve(root, target).and_then(|p| std::fs::read(&p).ok().map(|b| (p, b))) {
-            Some((path, body)) => {
-                let cache = if hashed(&path) {
-                    "public, max-age=31536000, immutable"
-                } else {
-                    "no-cache"
-                };
-                ("200 OK", mime(&path), cache, body)
-            }
-            None => (
-                "404 Not Found",
-                "text/plain",
-                "no-store",
-                b"not found".to_vec(),
-            ),
-        }
-    };
-    let mut out = std::io::BufWriter::new(conn);
-    write!(
-        out,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Cache-Control: {cache}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    if method != "HEAD" {
-        out.write_all(&body)?;
-    }
-    out.flush()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,30 +474,53 @@ mod tests {
     fn serves_files_and_a_stopped_server_refuses_connections() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("index.html"), "hi").unwrap();
-        let mut serving = serve(dir.path(), "127.0.0.1:0").unwrap();
+        let mut serving = TestServer::files(dir.path()).unwrap();
         let url = serving.url();
         let body = ureq::get(&url).call().unwrap().into_string().unwrap();
         assert_eq!(body, "hi");
         let missing = ureq::get(&format!("{url}nope.js")).call();
         assert!(matches!(missing, Err(ureq::Error::Status(404, _))));
         serving.stop();
-        let addr = url.trim_start_matches("http://").trim_end_matches('/');
-        assert!(TcpStream::connect(addr).is_err(), "still listening");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", serving.port())).is_err(),
+            "still listening"
+        );
         assert_eq!(serving.requests(), 2);
     }
 
     #[test]
-    fn hashed_names_and_paths_resolve_safely() {
-        assert!(hashed(Path::new("vectors.0123456789abcdef.bin")));
-        assert!(hashed(Path::new("vitrine-web-8e5262697f9d8c73_bg.wasm")));
-        assert!(!hashed(Path::new("vitrine-worker_bg.wasm")));
-        assert!(!hashed(Path::new("manifest.json")));
+    fn content_addressed_names_are_immutable_wherever_the_page_sits() {
+        assert!(immutable("search/vectors.0123456789abcdef.bin"));
+        assert!(immutable("shop/search/thumbs/thumb.0123456789abcdef.jpg"));
+        assert!(immutable("vitrine-web-8e5262697f9d8c73_bg.wasm"));
+        assert!(!immutable("vitrine-worker_bg.wasm"));
+        assert!(!immutable("shop/search/manifest.json"));
         let root = Path::new("/srv");
         assert_eq!(
-            resolve(root, "/a/b.js?x=1"),
+            resolve(root, "/a/b.js").map(|(p, _)| p),
             Some(PathBuf::from("/srv/a/b.js"))
         );
         assert_eq!(resolve(root, "/../etc/passwd"), None);
         assert_eq!(percent_decode("/a%20b"), "/a b");
+    }
+
+    #[test]
+    fn replies_can_drip_and_fail() {
+        let server = TestServer::start(|hit, _| match hit.file_path().as_str() {
+            "/slow" => Reply::ok("abc").drip(Duration::from_millis(30)),
+            _ => Reply::status(503).header("Retry-After", "1"),
+        })
+        .unwrap();
+        let start = Instant::now();
+        let body = ureq::get(&format!("{}slow", server.url()))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap();
+        assert_eq!(body, "abc");
+        assert!(start.elapsed() >= Duration::from_millis(80));
+        let failed = ureq::get(&format!("{}x", server.url())).call();
+        assert!(matches!(failed, Err(ureq::Error::Status(503, _))));
+        assert_eq!(server.hits()[1].path, "/x");
     }
 }

@@ -10,7 +10,7 @@
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
 //! use std::time::Duration;
-//! let browser = vitrine_e2e::webdriver::Browser::start()?;
+//! let browser = vitrine_testkit::webdriver::Browser::start()?;
 //! browser.goto("http://127.0.0.1:8080/?q=cat")?;
 //! browser.wait_until("the index to load", Duration::from_secs(60), || {
 //!     let status = browser.find("[data-testid=status]")?;
@@ -507,7 +507,7 @@ impl<'a> Element<'a> {
 fn shot_path() -> Option<PathBuf> {
     let dir = std::env::var_os("VITRINE_E2E_SHOTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::site::repo_root().join("target/e2e-shots"));
+        .unwrap_or_else(|| crate::repo_root().join("target/e2e-shots"));
     std::fs::create_dir_all(&dir).ok()?;
     let thread = std::thread::current();
     let name: String = thread

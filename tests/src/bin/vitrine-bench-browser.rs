@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use vitrine_e2e::{server, site, webdriver::Browser};
+use vitrine_testkit::server::TestServer;
+use vitrine_testkit::webdriver::Browser;
 
 fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd
@@ -28,7 +29,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> Result<()> {
-    let root = site::repo_root();
+    let root = vitrine_testkit::repo_root();
     let ckpt = root.join("target/random-vit-b-32");
     if !ckpt.join("model.safetensors").exists() {
         run(Command::new("cargo")
@@ -58,7 +59,7 @@ fn main() -> Result<()> {
     std::fs::copy(ckpt.join("config.json"), data.join("config.json"))?;
     std::fs::copy(ckpt.join("tokenizer.json"), data.join("tokenizer.json"))?;
 
-    let serving = server::serve(&dist, "127.0.0.1:0")?;
+    let serving = TestServer::files(&dist)?;
     let browser = Browser::start()?;
     browser.goto(&serving.url())?;
     let result = browser.wait_until(

@@ -5,7 +5,7 @@ use super::*;
 /// A resource whose body and ETag are `v{version}`, answering 304 to a matching
 /// `If-None-Match`; it also sends a fixed `Last-Modified`.
 fn versioned(version: Arc<AtomicUsize>) -> TestServer {
-    TestServer::start(1, move |hit, _| {
+    serve(move |hit, _| {
         let etag = format!("\"v{}\"", version.load(Ordering::SeqCst));
         let reply = if hit.header("If-None-Match") == Some(etag.as_str()) {
             Reply::status(304)
@@ -21,7 +21,7 @@ fn versioned(version: Arc<AtomicUsize>) -> TestServer {
 #[test]
 fn etag_revalidation_uses_the_cached_body() {
     let server = versioned(Arc::new(AtomicUsize::new(1)));
-    let url = server.url("/a.jpg");
+    let url = server.url_for("/a.jpg");
     let dir = tempfile::tempdir().expect("temp dir");
     let first = Fetcher::new(dir.path(), quick()).expect("fetcher");
     assert_eq!(
@@ -53,7 +53,7 @@ fn etag_revalidation_uses_the_cached_body() {
 #[test]
 fn last_modified_alone_revalidates() {
     let last_modified = "Wed, 02 Jul 2025 08:00:00 GMT";
-    let server = TestServer::start(1, move |hit, _| {
+    let server = serve(move |hit, _| {
         let reply = match hit.header("If-Modified-Since") {
             Some(since) if since == last_modified => Reply::status(304),
             _ => Reply::ok("img"),
@@ -63,7 +63,7 @@ fn last_modified_alone_revalidates() {
     // Each fetch is a build of its own (within one build a URL is fetched once).
     let dir = tempfile::tempdir().expect("temp dir");
     let build = || Fetcher::new(dir.path(), quick()).expect("fetcher");
-    let url = server.url("/a.jpg");
+    let url = server.url_for("/a.jpg");
     assert_eq!(
         build().fetch(&url).expect("fetch").source,
         FetchSource::Downloaded
@@ -79,7 +79,7 @@ fn last_modified_alone_revalidates() {
 fn a_changed_resource_is_downloaded_again() {
     let version = Arc::new(AtomicUsize::new(1));
     let server = versioned(Arc::clone(&version));
-    let url = server.url("/a.jpg");
+    let url = server.url_for("/a.jpg");
     // Each fetch is a build of its own (within one build a URL is fetched once).
     let dir = tempfile::tempdir().expect("temp dir");
     let build = || Fetcher::new(dir.path(), quick()).expect("fetcher");
@@ -101,10 +101,8 @@ fn a_changed_resource_is_downloaded_again() {
 
 #[test]
 fn a_fresh_copy_makes_no_request() {
-    let server = TestServer::start(1, |_, _| {
-        Reply::ok("img").header("Cache-Control", "max-age=3600")
-    });
-    let url = server.url("/a.jpg");
+    let server = serve(|_, _| Reply::ok("img").header("Cache-Control", "max-age=3600"));
+    let url = server.url_for("/a.jpg");
     let dir = tempfile::tempdir().expect("temp dir");
     let first = Fetcher::new(dir.path(), quick()).expect("fetcher");
     assert_eq!(
@@ -123,7 +121,7 @@ fn a_fresh_copy_makes_no_request() {
 
 #[test]
 fn no_cache_forces_revalidation_despite_max_age() {
-    let server = TestServer::start(1, |hit, _| {
+    let server = serve(|hit, _| {
         let reply = if hit.header("If-None-Match").is_some() {
             Reply::status(304)
         } else {
@@ -136,7 +134,7 @@ fn no_cache_forces_revalidation_despite_max_age() {
     // Each fetch is a build of its own (within one build a URL is fetched once).
     let dir = tempfile::tempdir().expect("temp dir");
     let build = || Fetcher::new(dir.path(), quick()).expect("fetcher");
-    let url = server.url("/a.jpg");
+    let url = server.url_for("/a.jpg");
     build().fetch(&url).expect("fetch");
     assert_eq!(
         build().fetch(&url).expect("fetch").source,
@@ -147,12 +145,12 @@ fn no_cache_forces_revalidation_despite_max_age() {
 
 #[test]
 fn a_corrupted_cache_body_is_refetched() {
-    let server = TestServer::start(1, |_, _| {
+    let server = serve(|_, _| {
         Reply::ok("img")
             .header("ETag", "\"x\"")
             .header("Cache-Control", "max-age=3600")
     });
-    let url = server.url("/a.jpg");
+    let url = server.url_for("/a.jpg");
     let (dir, f) = fetcher(quick());
     f.fetch(&url).expect("fetch");
     let bodies: Vec<_> = std::fs::read_dir(dir.path())
@@ -186,7 +184,7 @@ fn a_corrupted_cache_body_is_refetched() {
 
 #[test]
 fn oversized_bodies_fail() {
-    let server = TestServer::start(1, |hit, _| {
+    let server = serve(|hit, _| {
         let reply = Reply::ok(vec![7u8; 1000]);
         if hit.path.contains("chunked") {
             reply.chunked()
@@ -199,7 +197,7 @@ fn oversized_bodies_fail() {
         ..quick()
     });
     for path in ["/declared.jpg", "/chunked.jpg"] {
-        let err = f.fetch(&server.url(path)).expect_err("too large");
+        let err = f.fetch(&server.url_for(path)).expect_err("too large");
         assert!(
             err.contains("limit of 100 bytes") && err.contains(path),
             "{err}"
@@ -211,7 +209,7 @@ fn oversized_bodies_fail() {
     };
     let (_dir, f) = fetcher(ok);
     assert_eq!(
-        f.fetch(&server.url("/chunked.jpg"))
+        f.fetch(&server.url_for("/chunked.jpg"))
             .expect("at the limit")
             .bytes
             .len(),
@@ -222,7 +220,7 @@ fn oversized_bodies_fail() {
 
 #[test]
 fn rows_sharing_an_image_url_make_one_request_per_run() {
-    let server = TestServer::start(1, |hit, _| {
+    let server = serve(|hit, _| {
         if hit.path == "/gone.jpg" {
             Reply::status(404)
         } else {
@@ -230,7 +228,7 @@ fn rows_sharing_an_image_url_make_one_request_per_run() {
         }
     });
     let (_dir, f) = fetcher(quick());
-    let (shared, gone) = (server.url("/shared.jpg"), server.url("/gone.jpg"));
+    let (shared, gone) = (server.url_for("/shared.jpg"), server.url_for("/gone.jpg"));
     // Four rows (a feed's variants) on four workers at once.
     let mut sources: Vec<FetchSource> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4).map(|_| s.spawn(|| f.fetch(&shared))).collect();

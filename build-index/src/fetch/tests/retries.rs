@@ -4,12 +4,14 @@ use super::*;
 
 #[test]
 fn retry_after_on_503_is_honoured() {
-    let server = TestServer::start(1, |_, index| match index {
+    let server = serve(|_, index| match index {
         0 => Reply::status(503).header("Retry-After", "1"),
         _ => Reply::ok("img"),
     });
     let (_dir, f) = fetcher(quick());
-    let fetched = f.fetch(&server.url("/a.jpg")).expect("fetch after retry");
+    let fetched = f
+        .fetch(&server.url_for("/a.jpg"))
+        .expect("fetch after retry");
     assert_eq!(
         (fetched.bytes.as_slice(), fetched.source),
         (&b"img"[..], FetchSource::Downloaded)
@@ -27,7 +29,7 @@ fn retry_after_on_503_is_honoured() {
 
 #[test]
 fn too_many_requests_without_retry_after_backs_off_exponentially() {
-    let server = TestServer::start(1, |_, index| match index {
+    let server = serve(|_, index| match index {
         0 | 1 => Reply::status(429),
         _ => Reply::ok("img"),
     });
@@ -36,7 +38,8 @@ fn too_many_requests_without_retry_after_backs_off_exponentially() {
         backoff_base: base,
         ..quick()
     });
-    f.fetch(&server.url("/a.jpg")).expect("fetch after retries");
+    f.fetch(&server.url_for("/a.jpg"))
+        .expect("fetch after retries");
     let gaps = gaps(&server.hits());
     assert_eq!(gaps.len(), 2);
     assert!(gaps[0] >= base / 2, "first backoff only {:?}", gaps[0]);
@@ -46,9 +49,9 @@ fn too_many_requests_without_retry_after_backs_off_exponentially() {
 
 #[test]
 fn not_found_fails_at_once() {
-    let server = TestServer::start(1, |_, _| Reply::status(404));
+    let server = serve(|_, _| Reply::status(404));
     let (_dir, f) = fetcher(quick());
-    let url = server.url("/gone.jpg");
+    let url = server.url_for("/gone.jpg");
     let err = f.fetch(&url).expect_err("404");
     assert_eq!(err, format!("GET {url} failed: HTTP 404 Not Found"));
     assert_eq!(server.hits().len(), 1);
@@ -58,12 +61,12 @@ fn not_found_fails_at_once() {
 
 #[test]
 fn exhausted_retries_name_the_attempts_and_the_last_status() {
-    let server = TestServer::start(1, |_, _| Reply::status(500));
+    let server = serve(|_, _| Reply::status(500));
     let (_dir, f) = fetcher(FetchOptions {
         max_retries: 3,
         ..quick()
     });
-    let url = server.url("/a.jpg");
+    let url = server.url_for("/a.jpg");
     let err = f.fetch(&url).expect_err("always 500");
     assert_eq!(
         err,
@@ -86,14 +89,14 @@ fn exhausted_retries_name_the_attempts_and_the_last_status() {
 
 #[test]
 fn retry_after_beyond_the_limit_fails_at_once() {
-    let server = TestServer::start(1, |_, _| Reply::status(503).header("Retry-After", "3600"));
+    let server = serve(|_, _| Reply::status(503).header("Retry-After", "3600"));
     let max_retry_after = Duration::from_secs(300);
     let (_dir, f) = fetcher(FetchOptions {
         max_retry_after,
         ..quick()
     });
     let err = f
-        .fetch(&server.url("/a.jpg"))
+        .fetch(&server.url_for("/a.jpg"))
         .expect_err("asked to wait an hour");
     assert!(
         err.contains("HTTP 503") && err.contains("3600 s") && err.contains("300 s"),
@@ -122,7 +125,7 @@ fn refused_connections_are_retried() {
 
 #[test]
 fn read_timeouts_are_retried() {
-    let server = TestServer::start(2, |_, index| {
+    let server = serve(|_, index| {
         if index == 0 {
             thread::sleep(Duration::from_millis(600));
         }
@@ -134,7 +137,7 @@ fn read_timeouts_are_retried() {
         ..quick()
     });
     let fetched = f
-        .fetch(&server.url("/slow.jpg"))
+        .fetch(&server.url_for("/slow.jpg"))
         .expect("fetch after timeout");
     assert_eq!(fetched.bytes, b"img");
     assert_eq!(f.stats().retries, 1);
@@ -143,7 +146,7 @@ fn read_timeouts_are_retried() {
 #[test]
 fn a_body_dripping_in_byte_by_byte_hits_the_whole_request_deadline_and_is_retried() {
     // Each byte comes well within the read timeout; the whole body would take 3 s.
-    let server = TestServer::start(2, |_, index| match index {
+    let server = serve(|_, index| match index {
         0 => Reply::ok(vec![b'x'; 60]).drip(Duration::from_millis(50)),
         _ => Reply::ok("img"),
     });
@@ -152,7 +155,7 @@ fn a_body_dripping_in_byte_by_byte_hits_the_whole_request_deadline_and_is_retrie
         ..quick()
     });
     let fetched = f
-        .fetch(&server.url("/drip.jpg"))
+        .fetch(&server.url_for("/drip.jpg"))
         .expect("fetch after timeout");
     assert_eq!(fetched.bytes, b"img");
     assert_eq!(f.stats().retries, 1);
@@ -160,11 +163,11 @@ fn a_body_dripping_in_byte_by_byte_hits_the_whole_request_deadline_and_is_retrie
 
 #[test]
 fn a_server_that_keeps_failing_falls_back_to_the_copy_cached_by_an_earlier_build() {
-    let server = TestServer::start(1, |_, index| match index {
+    let server = serve(|_, index| match index {
         0 => Reply::ok("img v1").header("ETag", "\"v1\""),
         _ => Reply::status(503),
     });
-    let url = server.url("/a.jpg");
+    let url = server.url_for("/a.jpg");
     let dir = tempfile::tempdir().expect("temp dir");
     let options = || FetchOptions {
         max_retries: 2,

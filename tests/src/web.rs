@@ -1,7 +1,7 @@
 //! Real sites for the browser tests: the release app shell (built once by Trunk, or
 //! `$VITRINE_DIST`), copied into a temporary folder with an index that the `build-index` binary
 //! builds from the committed test catalogue (`tests/catalogues/products.jsonl`) and the tiny
-//! random CLIP checkpoint (`tests/fixtures/tiny-clip`).
+//! random CLIP checkpoint (`tests/fixtures/tiny-clip`), served by [`TestServer`].
 //!
 //! | variable | what |
 //! |---|---|
@@ -18,35 +18,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
 use serde_json::Value;
+use vitrine_index::{MANIFEST, Manifest};
 
-use crate::server::{Serving, serve};
-
-/// The repository's root folder.
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// Runs a command, failing with its output when it does not succeed.
-fn run(cmd: &mut Command) -> Result<std::process::Output> {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {shown}"))?;
-    if !out.status.success() {
-        bail!(
-            "{shown} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(out)
-}
+use crate::cli::{Cli, tiny_model};
+use crate::server::TestServer;
+use crate::{copy_dir, repo_root, run};
 
 /// Sizes and modification times of everything `trunk build` reads.
 fn shell_fingerprint(root: &Path) -> Result<String> {
@@ -129,28 +107,6 @@ pub fn app_shell() -> Result<PathBuf> {
     shell.clone().map_err(|e| anyhow!(e))
 }
 
-/// The `build-index` binary: `$VITRINE_BUILD_INDEX`, or `target/debug/build-index` after
-/// `cargo build -p build-index` (once per test process).
-pub fn build_index_bin() -> Result<PathBuf> {
-    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let bin = BIN.get_or_init(|| {
-        if let Some(b) = std::env::var_os("VITRINE_BUILD_INDEX") {
-            return Ok(PathBuf::from(b));
-        }
-        let root = repo_root();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        run(Command::new(cargo)
-            .current_dir(&root)
-            .args(["build", "--quiet", "-p", "build-index"]))
-        .map_err(|e| format!("{e:#}"))?;
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        Ok(target.join("debug/build-index"))
-    });
-    bin.clone().map_err(|e| anyhow!(e))
-}
-
 /// A catalogue as JSON Lines rows, starting from the committed test catalogue.
 #[derive(Clone)]
 pub struct Catalogue {
@@ -217,7 +173,8 @@ impl Catalogue {
 
 /// A built site in a temporary folder: the app shell with an index in `search/`, optionally
 /// under a sub-path of the served root.
-pub struct Site {
+pub struct WebSite {
+    cli: Cli,
     dir: tempfile::TempDir,
     /// What the server serves.
     root: PathBuf,
@@ -226,14 +183,14 @@ pub struct Site {
     builds: usize,
 }
 
-impl Site {
+impl WebSite {
     /// The shell at the served root with an index of `catalogue`; `extra` goes to
     /// `build-index build` (e.g. `--facet kind=a,b`).
     pub fn build(catalogue: &Catalogue, extra: &[&str]) -> Result<Self> {
         Self::build_at("", catalogue, extra)
     }
 
-    /// Like [`Site::build`] with the page at `prefix` (e.g. `shop/search/`) of the served root.
+    /// Like [`WebSite::build`] with the page at `prefix` (e.g. `shop/search/`) of the served root.
     pub fn build_at(prefix: &str, catalogue: &Catalogue, extra: &[&str]) -> Result<Self> {
         let shell = app_shell()?;
         let dir = tempfile::Builder::new()
@@ -241,6 +198,7 @@ impl Site {
             .tempdir()?;
         let root = dir.path().join("root");
         let site = Self {
+            cli: Cli::locate()?,
             root,
             prefix: prefix.to_string(),
             dir,
@@ -289,13 +247,12 @@ impl Site {
             .path()
             .join(format!("catalogue-{}.jsonl", self.builds));
         catalogue.write(&jsonl)?;
-        let model = repo_root().join("tests/fixtures/tiny-clip");
-        run(Command::new(build_index_bin()?)
+        run(Command::new(self.cli.bin())
             .arg("build")
             .arg("--catalogue")
             .arg(&jsonl)
             .arg("--model")
-            .arg(&model)
+            .arg(tiny_model())
             .args(["--min-recall", "0.5", "-q", "--cache"])
             .arg(self.dir.path().join("cache"))
             .arg("--out")
@@ -306,69 +263,23 @@ impl Site {
 
     /// The ids `build-index search --site <index> <args> --json` ranks, best first.
     pub fn cli_search(&self, args: &[&str]) -> Result<Vec<String>> {
-        let out = run(Command::new(build_index_bin()?)
-            .arg("search")
-            .arg("--site")
-            .arg(self.index_dir())
-            .args(args)
-            .arg("--json"))?;
-        let v: Value = serde_json::from_slice(&out.stdout).context("search --json output")?;
-        v["results"]
-            .as_array()
-            .ok_or_else(|| anyhow!("no results in {v}"))?
-            .iter()
-            .map(|r| {
-                r["id"]
-                    .as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| anyhow!("result without id: {r}"))
-            })
-            .collect()
+        self.cli.search_ids(&self.index_dir(), args)
     }
 
-    /// The index's `manifest.json`.
-    pub fn manifest(&self) -> Result<Value> {
-        let path = self.index_dir().join("manifest.json");
+    /// The index's manifest.
+    pub fn manifest(&self) -> Result<Manifest> {
+        let path = self.index_dir().join(MANIFEST);
         let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path:?}"))?;
-        Ok(serde_json::from_slice(&bytes)?)
+        Ok(Manifest::from_json(&bytes)?)
     }
 
     /// Serves the root on a free port.
-    pub fn serve(&self) -> Result<Serving> {
-        serve(&self.root, "127.0.0.1:0")
+    pub fn serve(&self) -> Result<TestServer> {
+        TestServer::files(&self.root)
     }
 
     /// The page's URL on `server` plus `query` (e.g. `?q=cat`).
-    pub fn page_url(&self, server: &Serving, query: &str) -> String {
+    pub fn page_url(&self, server: &TestServer, query: &str) -> String {
         format!("{}{}{query}", server.url(), self.prefix)
     }
-}
-
-/// Copies a folder tree.
-pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("cannot create {to:?}"))?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("cannot read {from:?}"))? {
-        let entry = entry?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type()?.is_dir() {
-            copy_dir(&src, &dst)?;
-        } else {
-            std::fs::copy(&src, &dst).with_context(|| format!("cannot copy {src:?}"))?;
-        }
-    }
-    Ok(())
-}
-
-/// A query string parameter's value, percent-encoded (for `?q=` URLs).
-pub fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out += &format!("%{b:02X}"),
-        }
-    }
-    out
 }
