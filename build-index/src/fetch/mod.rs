@@ -145,7 +145,7 @@ pub(crate) struct Fetcher {
 type Earlier = Option<Result<(), String>>;
 
 /// What one HTTP attempt came to.
-enum Outcome {
+enum Attempt {
     /// A 2xx body, with the headers to cache it under.
     Downloaded(Vec<u8>, CacheHeaders),
     /// A 304: the cached copy is current.
@@ -250,7 +250,7 @@ impl Fetcher {
                 self.attempt(url, cached.as_ref(), retries, &mut permit)
             };
             match outcome {
-                Outcome::Downloaded(bytes, headers) => {
+                Attempt::Downloaded(bytes, headers) => {
                     if self
                         .cache
                         .store(url, &bytes, &headers, cache::unix_now())
@@ -264,7 +264,7 @@ impl Fetcher {
                         source: FetchSource::Downloaded,
                     });
                 }
-                Outcome::NotModified(headers) => {
+                Attempt::NotModified(headers) => {
                     let Some(entry) = cached else {
                         return Err(format!(
                             "GET {url} failed: HTTP 304 Not Modified, but no cached copy was offered"
@@ -283,8 +283,8 @@ impl Fetcher {
                         source: FetchSource::Revalidated,
                     });
                 }
-                Outcome::Fail(reason) => return Err(format!("GET {url} failed: {reason}")),
-                Outcome::Retry { reason, wait } => {
+                Attempt::Fail(reason) => return Err(format!("GET {url} failed: {reason}")),
+                Attempt::Retry { reason, wait } => {
                     if retries >= self.options.max_retries {
                         if let Some(entry) = cached {
                             bump(&self.counters.stale);
@@ -315,7 +315,7 @@ impl Fetcher {
         cached: Option<&Entry>,
         retry: u32,
         permit: &mut Permit<'_>,
-    ) -> Outcome {
+    ) -> Attempt {
         let mut request = self.agent.get(url);
         if let Some(entry) = cached {
             if let Some(etag) = entry.etag() {
@@ -335,28 +335,28 @@ impl Fetcher {
             Err(ureq::Error::Transport(transport)) => {
                 let reason = retry::describe_transport(&transport);
                 return if retry::is_transient(transport.kind()) {
-                    Outcome::Retry {
+                    Attempt::Retry {
                         reason,
                         wait: backoff(),
                     }
                 } else {
-                    Outcome::Fail(reason)
+                    Attempt::Fail(reason)
                 };
             }
         };
         let code = response.status();
         let headers = CacheHeaders::from_response(&response);
         match code {
-            304 => Outcome::NotModified(headers),
+            304 => Attempt::NotModified(headers),
             200..=299 => match retry::read_body(response, self.options.max_bytes, deadline) {
-                Ok(bytes) => Outcome::Downloaded(bytes, headers),
-                Err(retry::BodyError::TooLarge(reason)) => Outcome::Fail(reason),
-                Err(retry::BodyError::Io(reason)) => Outcome::Retry {
+                Ok(bytes) => Attempt::Downloaded(bytes, headers),
+                Err(retry::BodyError::TooLarge(reason)) => Attempt::Fail(reason),
+                Err(retry::BodyError::Io(reason)) => Attempt::Retry {
                     reason,
                     wait: backoff(),
                 },
             },
-            _ => Outcome::Fail(format!(
+            _ => Attempt::Fail(format!(
                 "unexpected {}",
                 retry::status_line(code, response.status_text())
             )),
@@ -371,17 +371,17 @@ impl Fetcher {
         response: &ureq::Response,
         backoff: Duration,
         permit: &mut Permit<'_>,
-    ) -> Outcome {
+    ) -> Attempt {
         let status = retry::status_line(code, response.status_text());
         if !(code == 408 || code == 429 || (500..=599).contains(&code)) {
-            return Outcome::Fail(status);
+            return Attempt::Fail(status);
         }
         let retry_after = response
             .header("Retry-After")
             .and_then(|value| retry::parse_retry_after(value, SystemTime::now()));
         let wait = match retry_after {
             Some(wait) if wait > self.options.max_retry_after => {
-                return Outcome::Fail(format!(
+                return Attempt::Fail(format!(
                     "{status}; the server asked to retry after {} s, longer than the limit of {} s",
                     wait.as_secs(),
                     self.options.max_retry_after.as_secs()
@@ -398,7 +398,7 @@ impl Fetcher {
                 backoff
             }
         };
-        Outcome::Retry {
+        Attempt::Retry {
             reason: status,
             wait,
         }

@@ -25,7 +25,7 @@ use vitrine_clip::{Checkpoint, DEFAULT_MAX_PIXELS, DEFAULT_MODEL};
 use crate::UsageError;
 use crate::catalogue::{self, ColumnOptions, ImageRef};
 use crate::fetch::{FetchOptions, Fetcher};
-use pipeline::Outcome;
+use pipeline::ImageOutcome;
 use progress::Progress;
 
 /// Arguments of `build-index build`.
@@ -217,7 +217,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let (mut embedded, mut reused) = (0, 0);
     for (row, outcome) in cat.rows.iter().zip(outcomes) {
         match outcome {
-            Outcome::Done {
+            ImageOutcome::Done {
                 embedding,
                 thumb,
                 reused: r,
@@ -229,7 +229,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
                 }
                 indexed.push((row, embedding, thumb));
             }
-            Outcome::Failed(reason) => skipped.push(SkippedRow {
+            ImageOutcome::Failed(reason) => skipped.push(SkippedRow {
                 row: row.row,
                 id: Some(row.id.clone()),
                 reason,

@@ -20,7 +20,7 @@ use crate::fetch::Fetcher;
 const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// What became of one row's image.
-pub(crate) enum Outcome {
+pub(crate) enum ImageOutcome {
     /// Embedded (or taken from the cache) with its thumbnail.
     Done {
         /// Projected image features (not normalised).
@@ -66,14 +66,14 @@ pub(crate) fn run(
     s: &Settings<'_>,
     encoder: &mut dyn FnMut() -> Result<ImageEncoder>,
     progress: &Progress,
-) -> Result<Vec<Outcome>> {
+) -> Result<Vec<ImageOutcome>> {
     let next = AtomicUsize::new(0);
     // Rows before this one are finished; workers stay within `ahead` rows of it, so a slow row
     // (a download retrying for minutes) never makes the rest pile up in memory.
     let finished = AtomicUsize::new(0);
     let ahead = s.batch_size * 2 + s.workers.max(1) * 2;
     let stop = AtomicBool::new(false);
-    let mut out: Vec<Option<Outcome>> = (0..rows.len()).map(|_| None).collect();
+    let mut out: Vec<Option<ImageOutcome>> = (0..rows.len()).map(|_| None).collect();
     let mut loaded: Option<ImageEncoder> = None;
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = sync_channel::<(usize, Prepared)>(s.batch_size * 2);
@@ -101,17 +101,20 @@ pub(crate) fn run(
         let mut waiting = BTreeMap::new();
         let mut expected = 0;
         let mut batch = Batch::default();
+        let mut embed_batch = |batch: &mut Batch, out: &mut [Option<ImageOutcome>]| {
+            embed(batch, &mut loaded, encoder, s.embeddings, out, progress)
+        };
         let result = (|| -> Result<()> {
             for (i, p) in rx.iter() {
                 waiting.insert(i, p);
                 while let Some(p) = waiting.remove(&expected) {
                     match p {
                         Prepared::Failed(reason) => {
-                            out[expected] = Some(Outcome::Failed(reason));
+                            out[expected] = Some(ImageOutcome::Failed(reason));
                             progress.inc();
                         }
                         Prepared::Cached { embedding, thumb } => {
-                            out[expected] = Some(Outcome::Done {
+                            out[expected] = Some(ImageOutcome::Done {
                                 embedding,
                                 thumb,
                                 reused: true,
@@ -125,7 +128,7 @@ pub(crate) fn run(
                         } => {
                             if let Some(embedding) = s.embeddings.get(&hash) {
                                 // Another row with this image was embedded earlier in this run.
-                                out[expected] = Some(Outcome::Done {
+                                out[expected] = Some(ImageOutcome::Done {
                                     embedding,
                                     thumb,
                                     reused: true,
@@ -141,25 +144,11 @@ pub(crate) fn run(
                     expected += 1;
                     finished.store(expected, Ordering::Relaxed);
                     if batch.items.len() >= s.batch_size {
-                        embed(
-                            &mut batch,
-                            &mut loaded,
-                            encoder,
-                            s.embeddings,
-                            &mut out,
-                            progress,
-                        )?;
+                        embed_batch(&mut batch, &mut out)?;
                     }
                 }
             }
-            embed(
-                &mut batch,
-                &mut loaded,
-                encoder,
-                s.embeddings,
-                &mut out,
-                progress,
-            )
+            embed_batch(&mut batch, &mut out)
         })();
         stop.store(true, Ordering::Relaxed);
         drop(rx);
@@ -167,7 +156,7 @@ pub(crate) fn run(
     })?;
     Ok(out
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::Failed("not processed".into())))
+        .map(|o| o.unwrap_or_else(|| ImageOutcome::Failed("not processed".into())))
         .collect())
 }
 
@@ -184,7 +173,7 @@ fn embed(
     loaded: &mut Option<ImageEncoder>,
     encoder: &mut dyn FnMut() -> Result<ImageEncoder>,
     cache: &EmbeddingCache,
-    out: &mut [Option<Outcome>],
+    out: &mut [Option<ImageOutcome>],
     progress: &Progress,
 ) -> Result<()> {
     if batch.items.is_empty() {
@@ -208,7 +197,7 @@ fn embed(
         .collect();
     cache.put(&entries)?;
     for ((i, _, _, thumb), embedding) in batch.items.drain(..).zip(features) {
-        out[i] = Some(Outcome::Done {
+        out[i] = Some(ImageOutcome::Done {
             embedding,
             thumb,
             reused: false,
@@ -219,7 +208,7 @@ fn embed(
         let embedding = cache
             .get(&hash)
             .ok_or_else(|| anyhow::anyhow!("an embedding just computed is not in the cache"))?;
-        out[i] = Some(Outcome::Done {
+        out[i] = Some(ImageOutcome::Done {
             embedding,
             thumb,
             reused: true,

@@ -60,6 +60,16 @@ pub enum IndexProblem {
     Encoder,
 }
 
+/// An index file, or the files together, that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct IndexFault {
+    /// What kind of problem.
+    pub problem: IndexProblem,
+    /// A sentence naming the file and the fix.
+    pub message: String,
+}
+
 /// Why an index cannot be loaded: nothing can be searched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
@@ -68,13 +78,8 @@ pub enum LoadError {
     #[error(transparent)]
     Download(DownloadError),
     /// A file, or the files together, are not a usable index.
-    #[error("{message}")]
-    Index {
-        /// What kind of problem.
-        problem: IndexProblem,
-        /// A sentence naming the file and the fix.
-        message: String,
-    },
+    #[error(transparent)]
+    Index(IndexFault),
     /// The worker got a message it cannot read (a page and worker from different builds).
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -101,13 +106,8 @@ pub enum SearchError {
     #[error(transparent)]
     Download(DownloadError),
     /// A file the results need is not usable.
-    #[error("{message}")]
-    Index {
-        /// What kind of problem.
-        problem: IndexProblem,
-        /// A sentence naming the file and the fix.
-        message: String,
-    },
+    #[error(transparent)]
+    Index(IndexFault),
     /// The search worker stopped (crashed or was never started).
     #[error("the search worker stopped")]
     WorkerStopped,

@@ -7,7 +7,7 @@ mod errors;
 mod layout;
 mod messages;
 
-pub use errors::{DownloadError, IndexProblem, LoadError, SearchError};
+pub use errors::{DownloadError, IndexFault, IndexProblem, LoadError, SearchError};
 pub use layout::{
     INDEX_DIR, KeepBuild, SHELL_FILES, ServiceWorkerConfig, ServiceWorkerMessage, WORKER_BOOT,
     WORKER_GLUE, WORKER_WASM, is_content_addressed,

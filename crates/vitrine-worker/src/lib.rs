@@ -11,7 +11,8 @@ use std::rc::Rc;
 
 use vitrine_index::{Manifest, MetadataChunk, SearchFiles};
 use vitrine_protocol::{
-    DownloadError, Found, LoadError, Request, Response, SearchError, SearchQuery, SiteInfo,
+    DownloadError, Found, IndexFault, IndexProblem, LoadError, Request, Response, SearchError,
+    SearchQuery, SiteInfo,
 };
 use vitrine_search::Engine;
 use wasm_bindgen::JsCast;
@@ -106,7 +107,8 @@ async fn load_engine(base: &str) -> Result<Engine, LoadError> {
     let bytes = fetch::fetch_all(&manifest_url, true)
         .await
         .map_err(LoadError::Download)?;
-    let manifest = Manifest::from_json(&bytes).map_err(|e| errors::load_index_error(&e))?;
+    let manifest =
+        Manifest::from_json(&bytes).map_err(|e| LoadError::Index(errors::index_fault(&e)))?;
     let refs = manifest.files.search().into_vec();
     let total = refs.iter().map(|r| r.size).sum();
     let mut down = fetch::Downloader::new(total, |loaded, total| {
@@ -119,7 +121,8 @@ async fn load_engine(base: &str) -> Result<Engine, LoadError> {
             .await
             .map_err(LoadError::Download)?;
         // Check each file as it arrives, so a bad one is named before the rest downloads.
-        r.check(&b).map_err(|e| errors::load_index_error(&e))?;
+        r.check(&b)
+            .map_err(|e| LoadError::Index(errors::index_fault(&e)))?;
         got.push(b);
     }
     let files = SearchFiles::from_vec(got).expect("one download per search file");
@@ -183,10 +186,10 @@ async fn search(
     let mut found = Vec::with_capacity(hits.len());
     for h in hits {
         let Some((n, chunk_ref)) = files.chunk_of(h.index) else {
-            return Err(SearchError::Index {
-                problem: vitrine_protocol::IndexProblem::Malformed,
+            return Err(SearchError::Index(IndexFault {
+                problem: IndexProblem::Malformed,
                 message: format!("no metadata chunk holds item {}", h.index),
-            });
+            }));
         };
         let cached = state.borrow().chunks.get(&n).cloned();
         let chunk = match cached {
@@ -202,9 +205,9 @@ async fn search(
                         e => SearchError::Download(e),
                     })?;
                 r.check(&bytes)
-                    .map_err(|e| errors::search_index_error(&e))?;
-                let c =
-                    MetadataChunk::from_json(&bytes).map_err(|e| errors::search_index_error(&e))?;
+                    .map_err(|e| SearchError::Index(errors::index_fault(&e)))?;
+                let c = MetadataChunk::from_json(&bytes)
+                    .map_err(|e| SearchError::Index(errors::index_fault(&e)))?;
                 let c = Rc::new(c);
                 state.borrow_mut().chunks.insert(n, c.clone());
                 c
