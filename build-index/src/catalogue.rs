@@ -81,10 +81,16 @@ pub(crate) struct Skipped {
 pub(crate) struct Catalogue {
     /// The usable products, in catalogue order.
     pub rows: Vec<Row>,
-    /// The rows left out, in catalogue order.
+    /// The rows that cannot be used, in catalogue order.
     pub skipped: Vec<Skipped>,
-    /// How many rows were counted: `rows.len() + skipped.len()`. Blank rows and Shopify's
-    /// continuation rows (extra variants and images of the product above) are not counted.
+    /// The rows left out on purpose: products a shop has not published (Shopify drafts,
+    /// archived or unpublished products).
+    pub excluded: Vec<Skipped>,
+    /// Rows indexed with a field shortened or dropped for being too long.
+    pub shortened: Vec<Skipped>,
+    /// How many rows were counted: `rows.len() + skipped.len() + excluded.len()`. Blank rows and
+    /// Shopify's continuation rows (extra variants and images of the product above) are not
+    /// counted.
     pub total: usize,
 }
 

@@ -8,6 +8,7 @@ mod catalogue;
 mod embed;
 mod fetch;
 mod indexer;
+mod local;
 mod search;
 mod verify;
 

@@ -99,12 +99,28 @@ fn a_merchant_center_feed_builds_with_its_titles_prices_links_and_other_columns(
     let tmp = tempdir();
     let out = tmp.path().join("site");
     let feed = catalogues().join("merchant-center.tsv");
+    // Only what the page shows is published, and what the maintainer names.
+    let keep = [
+        "description",
+        "brand",
+        "product_type",
+        "google_product_category",
+    ];
     let report = new_build(&feed, &out, &tmp.path().join("cache"))
+        .args(keep.iter().flat_map(|k| ["--keep-column", k]))
         .run()
         .expect(0);
     assert_eq!(
         (report.rows, report.indexed, report.skipped.len()),
         (CATALOGUE_IMAGES, CATALOGUE_IMAGES, 0)
+    );
+    assert!(
+        report
+            .dropped_columns
+            .iter()
+            .all(|c| !keep.contains(&c.as_str())),
+        "{:?}",
+        report.dropped_columns
     );
     let site = assert_complete_site(&out);
     assert_eq!(site.manifest.info["catalogue"], "merchant-center.tsv");
@@ -152,6 +168,7 @@ fn a_json_lines_catalogue_keeps_non_latin_and_html_titles_as_plain_text() {
     let out = tmp.path().join("site");
     let jsonl = catalogues().join("products.jsonl");
     let report = new_build(&jsonl, &out, &tmp.path().join("cache"))
+        .args(["--keep-column", "keywords", "--keep-column", "category"])
         .run()
         .expect(0);
     assert_eq!(
@@ -410,6 +427,7 @@ fn links_other_than_web_and_relative_ones_are_dropped() {
     std::fs::write(&feed, csv).expect("write feed");
     let out = tmp.path().join("site");
     new_build(&feed, &out, &tmp.path().join("cache"))
+        .args(["--allow-outside-paths"])
         .run()
         .expect(0);
     let items = SiteDir::open(&out).items_by_id();

@@ -164,6 +164,7 @@ fn a_build_downloads_politely_retries_a_503_and_skips_a_404() {
     let agent = "vitrine-tests/1.0 (+mailto:maintainer@shop.example)";
     let out = tmp.path().join("site");
     let report = new_build(&catalogue, &out, &tmp.path().join("cache"))
+        .args(["--allow-private-network"])
         .args(["--user-agent", agent, "--delay", "0.2"])
         .run()
         .expect(3);
@@ -228,7 +229,8 @@ fn a_rebuild_only_revalidates_and_a_changed_image_is_downloaded_again() {
     let catalogue = serve_emoji(&server, tmp.path(), &[]);
     let cache = tmp.path().join("cache");
     let out = tmp.path().join("site");
-    let build = || new_build(&catalogue, &out, &cache).args(["--delay", "0.05"]);
+    let build =
+        || new_build(&catalogue, &out, &cache).args(["--delay", "0.05", "--allow-private-network"]);
 
     let first = build().run().expect(0);
     assert_eq!((first.embedded, first.reused), (EMOJI.len(), 0));

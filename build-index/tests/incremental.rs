@@ -331,6 +331,7 @@ fn rows_sharing_an_image_embed_it_once_and_all_get_its_vector() {
     std::fs::write(&feed, jsonl).expect("write feed");
     let out = tmp.path().join("site");
     let report = new_build(&feed, &out, &tmp.path().join("cache"))
+        .args(["--allow-outside-paths"])
         .run()
         .expect(0);
     assert_eq!(

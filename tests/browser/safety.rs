@@ -242,3 +242,50 @@ fn only_web_links_become_product_links_and_prices_show() -> Result<()> {
     ensure!(spy.is_null(), "alert() ran with {spy}");
     Ok(())
 }
+
+#[test]
+fn an_overflowing_weight_still_ranks_and_a_chunk_missing_items_ends_in_an_error() -> Result<()> {
+    let catalogue = Catalogue::standard()?;
+    let site = WebSite::build(&catalogue, &[])?;
+    let server = site.serve()?;
+    let browser = Browser::start()?;
+
+    // A weight too large for a float used to give NaN scores, which the page dropped: the
+    // search never ended. Now it ranks like the largest weight.
+    let huge = format!("{}:cat", "9".repeat(60));
+    browser.goto(&site.page_url(&server, &format!("?q={}", encode(&huge))))?;
+    wait_ready(&browser)?;
+    let expected = site.cli_search(&["--text", &huge, "-k", "10"])?;
+    ensure!(expected == site.cli_search(&["--text", "100:cat", "-k", "10"])?);
+    wait_top(&browser, "an overflowing weight", &expected)?;
+
+    // A build whose metadata chunk lacks the items the manifest counts (written consistently,
+    // hashes and all): "More like this" of the last item needs one that is not there.
+    let index = site.index_dir();
+    let mut manifest = site.manifest()?;
+    let chunk_ref = manifest.files.metadata[0].file.clone();
+    let mut chunk =
+        vitrine_index::MetadataChunk::from_json(&std::fs::read(index.join(&chunk_ref.path))?)?;
+    let last = chunk.items.pop().ok_or_else(|| anyhow!("an empty chunk"))?;
+    let bytes = serde_json::to_vec(&chunk)?;
+    let file = vitrine_index::FileRef::for_content("meta/0", "json", &bytes);
+    std::fs::write(index.join(&file.path), &bytes)?;
+    manifest.files.metadata[0].file = file;
+    manifest.seal();
+    std::fs::write(index.join(vitrine_index::MANIFEST), manifest.to_json())?;
+    browser.goto(&site.page_url(&server, &format!("?like={}", encode(&last.id))))?;
+    wait_ready(&browser)?;
+    let message = browser.wait_until("the search to end in an error", SEARCH_TIMEOUT, || {
+        let e = browser.execute(
+            "const e = document.querySelector('[data-testid=search-error]');\
+                 return e ? e.textContent : null;",
+            vec![],
+        )?;
+        Ok(e.as_str().map(str::to_string))
+    })?;
+    ensure!(
+        message.contains("no item") && message.contains("damaged"),
+        "the error does not say what is wrong: {message:?}"
+    );
+    Ok(())
+}

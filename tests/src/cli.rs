@@ -70,8 +70,16 @@ pub struct Report {
     pub embedded: usize,
     /// Embeddings taken from the cache.
     pub reused: usize,
-    /// Rows left out.
+    /// Rows that cannot be used.
     pub skipped: Vec<SkippedRow>,
+    /// Rows left out on purpose (unpublished products).
+    pub excluded: Vec<SkippedRow>,
+    /// Rows indexed with a field shortened or dropped.
+    pub shortened: Vec<SkippedRow>,
+    /// Columns not published.
+    pub dropped_columns: Vec<String>,
+    /// Damaged embedding-cache records dropped.
+    pub damaged_cache_records: usize,
 }
 
 /// One entry of [`Report::skipped`].

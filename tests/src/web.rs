@@ -253,7 +253,14 @@ impl WebSite {
             .arg(&jsonl)
             .arg("--model")
             .arg(tiny_model())
-            .args(["--min-recall", "0.5", "-q", "--cache"])
+            // The catalogue sits in a temporary folder; its images stay in the repository.
+            .args([
+                "--min-recall",
+                "0.5",
+                "-q",
+                "--allow-outside-paths",
+                "--cache",
+            ])
             .arg(self.dir.path().join("cache"))
             .arg("--out")
             .arg(self.index_dir())

@@ -7,8 +7,19 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::schema::{Field, HTML_DESCRIPTION, Schema};
-use super::text::{collapse_whitespace, html_to_text, image_ref};
+use super::text::{collapse_whitespace, html_to_text, image_ref, shorten};
 use super::{Catalogue, ImageRef, Row, Skipped};
+
+/// Longest id, in characters: ids go into the item table every visitor downloads.
+pub(crate) const MAX_ID_CHARS: usize = 256;
+/// Longest title shown; longer ones are shortened.
+pub(crate) const MAX_TITLE_CHARS: usize = 300;
+/// Longest price text; longer ones are shortened.
+const MAX_PRICE_CHARS: usize = 64;
+/// Longest product link; a longer one is dropped.
+const MAX_LINK_CHARS: usize = 2048;
+/// Longest description kept for search; longer ones are shortened.
+const MAX_DESCRIPTION_CHARS: usize = 5000;
 
 /// A cell's value as text.
 enum Cell {
@@ -61,6 +72,45 @@ impl<'a> Builder<'a> {
         self.catalogue.total += 1;
     }
 
+    /// Records a row the shop has not published.
+    fn exclude(&mut self, row: usize, id: String, reason: String) {
+        self.catalogue.excluded.push(Skipped {
+            row,
+            id: Some(id),
+            reason,
+        });
+        self.catalogue.total += 1;
+    }
+
+    /// Whether Shopify's `Status` or `Published` says the product is not for sale here; why.
+    fn unpublished(&self, cells: &[Option<Value>]) -> Option<String> {
+        let text = |field: &Option<Field>| match field
+            .as_ref()
+            .map(|f| cell(cells.get(f.pick(cells)).and_then(Option::as_ref)))
+        {
+            Some(Cell::Text(t)) => Some(t),
+            _ => None,
+        };
+        if let Some(status) = text(&self.schema.status)
+            && !status.eq_ignore_ascii_case("active")
+        {
+            return Some(format!(
+                "not active (Status: {status}); only active products are indexed"
+            ));
+        }
+        if let Some(published) = text(&self.schema.published)
+            && matches!(
+                published.to_ascii_lowercase().as_str(),
+                "false" | "no" | "0"
+            )
+        {
+            return Some(format!(
+                "not published (Published: {published}); only published products are indexed"
+            ));
+        }
+        None
+    }
+
     /// Adds the record numbered `row`, whose cells are indexed like the schema's names.
     pub(super) fn push(&mut self, row: usize, cells: &[Option<Value>]) {
         let schema = self.schema;
@@ -95,9 +145,21 @@ impl<'a> Builder<'a> {
                 return self.skip(row, None, reason);
             }
         };
+        let id_chars = id.chars().count();
+        if id_chars > MAX_ID_CHARS {
+            let short: String = id.chars().take(40).collect();
+            let reason = format!(
+                "the id is {id_chars} characters long, over the limit of {MAX_ID_CHARS} (ids are \
+                 part of what every visitor downloads); use a shorter id"
+            );
+            return self.skip(row, Some(format!("{short}…")), reason);
+        }
         if let Some(first) = self.seen.get(&id) {
             let reason = format!("duplicate id {id:?} (first seen on row {first})");
             return self.skip(row, Some(id), reason);
+        }
+        if let Some(reason) = self.unpublished(cells) {
+            return self.exclude(row, id, reason);
         }
         let image = match self.image(image_column, get(image_column)) {
             Ok(image) => image,
@@ -117,17 +179,38 @@ impl<'a> Builder<'a> {
             // Lists and objects stay in `extra`, as they are.
             Some((_, Cell::Other(_))) | None => None,
         };
+        let mut shortened = Vec::new();
+        let mut capped = |text: String, field: &str, limit: usize| match shorten(&text, limit) {
+            Some(short) => {
+                shortened.push(format!("{field} shortened to {limit} characters"));
+                short
+            }
+            None => text,
+        };
         let title = text_of(title_column)
             .map(|t| collapse_whitespace(&t))
+            .map(|t| capped(t, "title", MAX_TITLE_CHARS))
             .unwrap_or_else(|| id.clone());
         let description_column = pick(&schema.description);
         let html =
             description_column.is_some_and(|i| HTML_DESCRIPTION.contains(&&*schema.lower[i]));
         let description = text_of(description_column)
             .map(|d| if html { html_to_text(&d) } else { d })
-            .filter(|d| !d.is_empty());
-        let link = text_of(pick(&schema.link));
-        let price = text_of(pick(&schema.price));
+            .filter(|d| !d.is_empty())
+            .map(|d| capped(d, "description", MAX_DESCRIPTION_CHARS));
+        let price = text_of(pick(&schema.price)).map(|p| capped(p, "price", MAX_PRICE_CHARS));
+        let link = text_of(pick(&schema.link)).filter(|l| {
+            let fits = l.chars().count() <= MAX_LINK_CHARS;
+            if !fits {
+                shortened.push(format!(
+                    "link dropped: longer than {MAX_LINK_CHARS} characters"
+                ));
+            }
+            fits
+        });
+        for field in [&schema.status, &schema.published].into_iter().flatten() {
+            used.push(field.pick(cells));
+        }
 
         let mut extra = BTreeMap::new();
         for (i, value) in cells.iter().enumerate() {
@@ -139,6 +222,13 @@ impl<'a> Builder<'a> {
             }
         }
         self.seen.insert(id.clone(), row);
+        if !shortened.is_empty() {
+            self.catalogue.shortened.push(Skipped {
+                row,
+                id: Some(id.clone()),
+                reason: shortened.join("; "),
+            });
+        }
         self.catalogue.rows.push(Row {
             row,
             id,

@@ -26,6 +26,10 @@ const TITLE: &[&str] = &["title", "name", "product_name"];
 const DESCRIPTION: &[&str] = &["description", "body (html)", "body_html"];
 const LINK: &[&str] = &["link", "url", "product_url"];
 const PRICE: &[&str] = &["price", "variant price", "sale_price"];
+/// Shopify's product status (`active`, `draft`, `archived`).
+const STATUS: &[&str] = &["status"];
+/// Shopify's `Published` (`TRUE`/`FALSE`).
+const PUBLISHED: &[&str] = &["published"];
 /// Description columns that hold HTML.
 pub(super) const HTML_DESCRIPTION: &[&str] = &["body (html)", "body_html"];
 /// At most this many column names are listed in an error message.
@@ -63,6 +67,10 @@ pub(super) struct Schema {
     pub(super) description: Option<Field>,
     pub(super) link: Option<Field>,
     pub(super) price: Option<Field>,
+    /// Shopify's `Status` column (only for Shopify exports).
+    pub(super) status: Option<Field>,
+    /// Shopify's `Published` column (only for Shopify exports).
+    pub(super) published: Option<Field>,
     /// The id column is Shopify's `Handle`, so continuation rows may follow a product.
     pub(super) shopify: bool,
 }
@@ -129,6 +137,12 @@ impl Schema {
         let description = recognise(DESCRIPTION);
         let link = recognise(LINK);
         let price = recognise(PRICE);
+        let shopify = id.as_ref().is_some_and(|f| lower[f.first] == "handle");
+        let (status, published) = if shopify {
+            (recognise(STATUS), recognise(PUBLISHED))
+        } else {
+            (None, None)
+        };
 
         let shown = file.display();
         let Some(image) = image else {
@@ -144,7 +158,9 @@ impl Schema {
             );
         };
         Ok(Schema {
-            shopify: lower[id.first] == "handle",
+            shopify,
+            status,
+            published,
             names,
             lower,
             noun,

@@ -92,7 +92,7 @@ pub(super) fn html_to_text(html: &str) -> String {
             .to_ascii_lowercase();
         if !tag.starts_with('/') && (name == "script" || name == "style") {
             let closing = format!("</{name}");
-            rest = match rest.to_ascii_lowercase().find(&closing) {
+            rest = match find_ignore_ascii_case(rest, &closing) {
                 Some(at) => rest[at..].find('>').map_or("", |end| &rest[at + end + 1..]),
                 None => "",
             };
@@ -103,6 +103,25 @@ pub(super) fn html_to_text(html: &str) -> String {
     }
     out.push_str(rest);
     collapse_whitespace(&decode_entities(&out))
+}
+
+/// The byte offset of the first `needle` (ASCII) in `haystack`, ignoring ASCII case, without
+/// copying: `html_to_text` stays linear however many scripts a description holds.
+fn find_ignore_ascii_case(haystack: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    if n.is_empty() {
+        return Some(0);
+    }
+    h.windows(n.len()).position(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// `text` cut to `limit` characters (the last one an ellipsis) when it is longer; `None` when it
+/// fits.
+pub(super) fn shorten(text: &str, limit: usize) -> Option<String> {
+    let mut chars = text.char_indices();
+    let (end, _) = chars.nth(limit.saturating_sub(1))?;
+    chars.next()?;
+    Some(format!("{}…", text[..end].trim_end()))
 }
 
 /// The byte offset of the `>` ending a tag whose text starts at `tag`, skipping quoted

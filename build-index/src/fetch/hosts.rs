@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::error::UrlProblem;
+
 /// `d` scaled by a uniformly random factor in [0.5, 1.5] (saturating, never panicking).
 pub(super) fn jitter(d: Duration) -> Duration {
     Duration::try_from_secs_f64(d.as_secs_f64() * (0.5 + fastrand::f64())).unwrap_or(Duration::MAX)
@@ -19,16 +21,12 @@ pub(super) fn after(wait: Duration) -> Instant {
 
 /// The `host:port` an `http(s)` URL talks to (lower-cased, default port filled in): the unit
 /// of politeness. Errors for other schemes or a missing host.
-pub(super) fn host_key(url: &str) -> Result<String, String> {
-    let (scheme, rest) = url.split_once("://").ok_or("not an absolute URL")?;
+pub(super) fn host_key(url: &str) -> Result<String, UrlProblem> {
+    let (scheme, rest) = url.split_once("://").ok_or(UrlProblem::NotAbsolute)?;
     let default_port = match scheme.to_ascii_lowercase().as_str() {
         "http" => 80,
         "https" => 443,
-        other => {
-            return Err(format!(
-                "unsupported URL scheme {other:?} (only http and https)"
-            ));
-        }
+        other => return Err(UrlProblem::Scheme(other.to_string())),
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host_port = authority
@@ -45,13 +43,13 @@ pub(super) fn host_key(url: &str) -> Result<String, String> {
         None => (host_port.as_str(), ""),
     };
     if host.is_empty() {
-        return Err("the URL has no host".to_owned());
+        return Err(UrlProblem::NoHost);
     }
     let port: u16 = if port.is_empty() {
         default_port
     } else {
         port.parse()
-            .map_err(|_| format!("invalid port {port:?} in the URL"))?
+            .map_err(|_| UrlProblem::Port(port.to_string()))?
     };
     Ok(format!("{host}:{port}"))
 }
@@ -178,7 +176,10 @@ mod tests {
         );
         assert_eq!(host_key("http://[::1]:8080/x").as_deref(), Ok("[::1]:8080"));
         assert_eq!(host_key("http://[::1]/x").as_deref(), Ok("[::1]:80"));
-        assert!(host_key("ftp://example.com/x").unwrap_err().contains("ftp"));
+        assert_eq!(
+            host_key("ftp://example.com/x"),
+            Err(UrlProblem::Scheme("ftp".into()))
+        );
         assert!(host_key("example.com/x").is_err());
         assert!(host_key("http:///x").is_err());
         assert!(host_key("http://example.com:99999/").is_err());

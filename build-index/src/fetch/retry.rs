@@ -69,8 +69,26 @@ pub(super) fn status_line(code: u16, text: &str) -> String {
 pub(super) enum BodyError {
     /// Over the limit: permanent.
     TooLarge(String),
-    /// The connection broke or timed out: transient.
+    /// The connection broke: transient.
     Io(String),
+    /// The body stopped arriving, or was still arriving at the deadline: transient, and a sign
+    /// of a stalled host.
+    Stalled(String),
+}
+
+/// Whether an I/O error is a timeout.
+fn timed_out(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+    )
+}
+
+/// Whether a transport error is a timeout (connecting or reading), a sign of a stalled host.
+pub(super) fn is_timeout(transport: &ureq::Transport) -> bool {
+    std::error::Error::source(transport)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(timed_out)
 }
 
 /// Reads `response`'s body, refusing (without reading it) one whose `Content-Length` is over
@@ -95,15 +113,20 @@ pub(super) fn read_body(
     let mut reader = response.into_reader().take(max_bytes.saturating_add(1));
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
-        let n = reader
-            .read(&mut chunk)
-            .map_err(|e| BodyError::Io(format!("reading the response body failed: {e}")))?;
+        let n = reader.read(&mut chunk).map_err(|e| {
+            let reason = format!("reading the response body failed: {e}");
+            if timed_out(&e) {
+                BodyError::Stalled(reason)
+            } else {
+                BodyError::Io(reason)
+            }
+        })?;
         if n == 0 {
             break;
         }
         bytes.extend_from_slice(&chunk[..n]);
         if Instant::now() > deadline {
-            return Err(BodyError::Io(format!(
+            return Err(BodyError::Stalled(format!(
                 "the response body was still arriving at the time limit ({} bytes so far)",
                 bytes.len()
             )));

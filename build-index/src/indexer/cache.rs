@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
 
 /// SHA-256 of an image file's bytes.
 pub(crate) type ImageHash = [u8; 32];
 
-const MAGIC: &[u8; 8] = b"VTRCACH1";
+const MAGIC: &[u8; 8] = b"VTRCACH2";
 
 /// The default cache folder: `$VITRINE_CACHE`, else `$XDG_CACHE_HOME/vitrine`, else `~/.cache/vitrine`.
 pub(crate) fn default_dir() -> PathBuf {
@@ -30,13 +31,92 @@ pub(crate) fn default_dir() -> PathBuf {
 /// Embeddings already computed for one model identity.
 pub(crate) struct EmbeddingCache {
     dim: usize,
+    path: PathBuf,
     known: Mutex<HashMap<ImageHash, Vec<f32>>>,
     file: Mutex<File>,
+    /// Records found damaged (bad checksum, NaN) and dropped when the cache was opened.
+    damaged: usize,
+}
+
+/// Bytes of a record's checksum: the start of the SHA-256 of its hash and vector.
+const CHECKSUM: usize = 8;
+
+fn checksum(body: &[u8]) -> [u8; CHECKSUM] {
+    let digest = Sha256::digest(body);
+    let mut out = [0u8; CHECKSUM];
+    out.copy_from_slice(&digest[..CHECKSUM]);
+    out
+}
+
+/// Records of an older layout (`VTRCACH1`: hash and vector, no checksum), which are read once
+/// and rewritten with checksums.
+const OLD_MAGIC: &[u8; 8] = b"VTRCACH1";
+
+/// What the file held: records by image hash, how many were dropped, whether to rewrite it.
+struct Parsed {
+    known: HashMap<ImageHash, Vec<f32>>,
+    damaged: usize,
+    rewrite: bool,
+}
+
+fn vector(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Reads a cache file's records, dropping damaged and non-finite ones and duplicates.
+fn parse(bytes: &[u8], dim: usize) -> Option<Parsed> {
+    let width_ok = bytes.len() >= 12
+        && u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize == dim;
+    let (checked, body) = match bytes.get(..8) {
+        Some(m) if m == MAGIC && width_ok => (true, &bytes[12..]),
+        Some(m) if m == OLD_MAGIC && width_ok => (false, &bytes[12..]),
+        _ => return None,
+    };
+    let record = 32 + 4 * dim + if checked { CHECKSUM } else { 0 };
+    let mut parsed = Parsed {
+        known: HashMap::new(),
+        damaged: 0,
+        rewrite: !checked,
+    };
+    for rec in body.chunks_exact(record) {
+        let (data, sum) = rec.split_at(32 + 4 * dim);
+        let v = vector(&data[32..]);
+        if (checked && sum != checksum(data)) || !v.iter().all(|x| x.is_finite()) {
+            parsed.damaged += 1;
+            parsed.rewrite = true;
+            continue;
+        }
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&data[..32]);
+        if parsed.known.insert(hash, v).is_some() {
+            // Two builds that embedded the same image at once: kept once.
+            parsed.rewrite = true;
+        }
+    }
+    Some(parsed)
+}
+
+/// A record as written: hash, vector, checksum.
+fn record(hash: &ImageHash, v: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + 4 * v.len() + CHECKSUM);
+    out.extend_from_slice(hash);
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    let sum = checksum(&out);
+    out.extend_from_slice(&sum);
+    out
 }
 
 impl EmbeddingCache {
-    /// Opens (or creates) `dir/embeddings/<identity>.bin` for vectors of width `dim`. A torn
-    /// record at the end (a build killed mid-write) is cut off; a file of another width is reset.
+    /// Opens (or creates) `dir/embeddings/<identity>.bin` for vectors of width `dim`. Every
+    /// record carries a checksum: a damaged or non-finite record is dropped (its image is
+    /// embedded again), duplicates are kept once, and the file is then rewritten compactly. A
+    /// torn record at the end (a build killed mid-write) is cut off; a file of another width is
+    /// reset.
     pub(crate) fn open(dir: &Path, identity: &str, dim: usize) -> Result<Self> {
         let folder = dir.join("embeddings");
         std::fs::create_dir_all(&folder)
@@ -53,36 +133,43 @@ impl EmbeddingCache {
             .with_context(|| format!("cannot lock the embedding cache {}", path.display()))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)?;
-        let record = 32 + 4 * dim;
-        let header_ok = bytes.len() >= 12
-            && &bytes[..8] == MAGIC
-            && u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize == dim;
-        let mut known = HashMap::new();
-        if header_ok {
-            let body = &bytes[12..];
-            for rec in body.chunks_exact(record) {
-                let mut hash = [0u8; 32];
-                hash.copy_from_slice(&rec[..32]);
-                let v = rec[32..]
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
-                known.insert(hash, v);
+        let record_len = (32 + 4 * dim + CHECKSUM) as u64;
+        let (known, damaged) = match parse(&bytes, dim) {
+            Some(parsed) if !parsed.rewrite => {
+                cut_torn_tail(&file, record_len)?;
+                (parsed.known, 0)
             }
-            cut_torn_tail(&file, record)?;
-        } else {
-            file.set_len(0)?;
-            let mut header = MAGIC.to_vec();
-            header.extend_from_slice(&(dim as u32).to_le_bytes());
-            file.write_all(&header)?;
-        }
+            parsed => {
+                let (known, damaged) =
+                    parsed.map_or_else(Default::default, |p| (p.known, p.damaged));
+                let mut fresh = MAGIC.to_vec();
+                fresh.extend_from_slice(&(dim as u32).to_le_bytes());
+                let mut sorted: Vec<(&ImageHash, &Vec<f32>)> = known.iter().collect();
+                sorted.sort_by_key(|(h, _)| **h);
+                for (hash, v) in sorted {
+                    fresh.extend_from_slice(&record(hash, v));
+                }
+                // In place, under the lock: a sharing build appends after what is written here.
+                file.set_len(0)
+                    .and_then(|()| file.write_all(&fresh))
+                    .map_err(|e| crate::local::write_error(&path, e))?;
+                (known, damaged)
+            }
+        };
         file.seek(SeekFrom::End(0))?;
         file.unlock()?;
         Ok(Self {
             dim,
+            path,
             known: Mutex::new(known),
             file: Mutex::new(file),
+            damaged,
         })
+    }
+
+    /// Records dropped as damaged when the cache was opened.
+    pub(crate) fn damaged(&self) -> usize {
+        self.damaged
     }
 
     /// The cached embedding of an image, if any.
@@ -91,9 +178,9 @@ impl EmbeddingCache {
     }
 
     /// Records new embeddings (appended in one write, so a kill never tears a record; a torn tail
-    /// left by a kill mid-write is cut at the next open).
+    /// left by a kill mid-write is cut at the next open). Non-finite embeddings are refused.
     pub(crate) fn put(&self, entries: &[(ImageHash, Vec<f32>)]) -> Result<()> {
-        let mut buf = Vec::with_capacity(entries.len() * (32 + 4 * self.dim));
+        let mut buf = Vec::with_capacity(entries.len() * (32 + 4 * self.dim + CHECKSUM));
         for (hash, v) in entries {
             anyhow::ensure!(
                 v.len() == self.dim,
@@ -101,10 +188,11 @@ impl EmbeddingCache {
                 v.len(),
                 self.dim
             );
-            buf.extend_from_slice(hash);
-            for x in v {
-                buf.extend_from_slice(&x.to_le_bytes());
-            }
+            anyhow::ensure!(
+                v.iter().all(|x| x.is_finite()),
+                "a non-finite embedding cannot be cached"
+            );
+            buf.extend_from_slice(&record(hash, v));
         }
         let mut file = self
             .file
@@ -112,9 +200,9 @@ impl EmbeddingCache {
             .map_err(|_| anyhow::anyhow!("cache lock poisoned"))?;
         // Appends are whole records; the lock keeps a sharing build from reading half of one.
         file.lock().context("cannot lock the embedding cache")?;
-        let written = cut_torn_tail(&file, 32 + 4 * self.dim)
+        let written = cut_torn_tail(&file, (32 + 4 * self.dim + CHECKSUM) as u64)
             .and_then(|()| file.write_all(&buf))
-            .context("cannot write to the embedding cache");
+            .map_err(|e| crate::local::write_error(&self.path, e));
         file.unlock()?;
         written?;
         drop(file);
@@ -128,16 +216,17 @@ impl EmbeddingCache {
 }
 
 /// Cuts a record torn by a build killed mid-write (one sharing this cache) before appending.
-fn cut_torn_tail(file: &File, record: usize) -> std::io::Result<()> {
+fn cut_torn_tail(file: &File, record: u64) -> std::io::Result<()> {
     let len = file.metadata()?.len();
-    let whole = 12 + len.saturating_sub(12) / record as u64 * record as u64;
+    let whole = 12 + len.saturating_sub(12) / record * record;
     if whole != len {
         file.set_len(whole)?;
     }
     Ok(())
 }
 
-/// Thumbnails already made, one file each: `thumbs/<image hash>-<size>.jpg`.
+/// Thumbnails already made, one file each: `thumbs/<image hash>-<size>-v<version>.thumb`, the
+/// JPEG after a checksum of it, so a damaged copy is made again rather than published.
 pub(crate) struct ThumbCache {
     dir: PathBuf,
     size: u32,
@@ -154,25 +243,27 @@ impl ThumbCache {
 
     fn path(&self, hash: &ImageHash) -> PathBuf {
         self.dir.join(format!(
-            "{}-{}-v{}.jpg",
+            "{}-{}-v{}.thumb",
             vitrine_index::hex(hash),
             self.size,
             super::thumbs::VERSION
         ))
     }
 
-    /// The cached thumbnail of an image, if any.
+    /// The cached thumbnail of an image, if there is an intact one.
     pub(crate) fn get(&self, hash: &ImageHash) -> Option<Vec<u8>> {
-        std::fs::read(self.path(hash))
-            .ok()
-            .filter(|b| super::thumbs::looks_complete(b))
+        let bytes = std::fs::read(self.path(hash)).ok()?;
+        let (sum, jpeg) = bytes.split_at_checked(CHECKSUM)?;
+        (sum == checksum(jpeg) && super::thumbs::looks_complete(jpeg)).then(|| jpeg.to_vec())
     }
 
     /// Stores a thumbnail (written to a temporary name, then renamed into place).
     pub(crate) fn put(&self, hash: &ImageHash, jpeg: &[u8]) -> Result<()> {
         let path = self.path(hash);
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&tmp, jpeg).context("cannot write a cached thumbnail")?;
+        let mut bytes = checksum(jpeg).to_vec();
+        bytes.extend_from_slice(jpeg);
+        std::fs::write(&tmp, bytes).map_err(|e| crate::local::write_error(&tmp, e))?;
         std::fs::rename(&tmp, &path).context("cannot store a cached thumbnail")?;
         Ok(())
     }
@@ -209,5 +300,74 @@ mod tests {
         // A different width starts afresh instead of misreading.
         let c = EmbeddingCache::open(dir.path(), "m", 4).unwrap();
         assert_eq!(c.get(&a.0), None);
+    }
+
+    #[test]
+    fn damaged_and_non_finite_records_are_dropped_duplicates_kept_once_and_the_file_compacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("embeddings/m.bin");
+        let a = ([1u8; 32], vec![0.5f32, -1.0, 2.0]);
+        let b = ([2u8; 32], vec![3.0f32, 4.0, 5.0]);
+        let c = EmbeddingCache::open(dir.path(), "m", 3).unwrap();
+        c.put(&[a.clone(), b.clone()]).unwrap();
+        assert!(c.put(&[([3u8; 32], vec![f32::NAN, 0.0, 0.0])]).is_err());
+        // A second build appended the same records again (two builds at once).
+        c.put(&[a.clone(), b.clone()]).unwrap();
+        drop(c);
+        let record = 32 + 12 + CHECKSUM;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len() as usize,
+            12 + 4 * record
+        );
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[12 + 40] ^= 0x10; // a bit of a's vector, in its first copy
+        bytes[12 + record + 40] ^= 0x10; // and in b's
+        std::fs::write(&path, &bytes).unwrap();
+        let c = EmbeddingCache::open(dir.path(), "m", 3).unwrap();
+        assert_eq!(c.damaged(), 2);
+        assert_eq!(c.get(&a.0), Some(a.1.clone()), "the intact copy is kept");
+        assert_eq!(c.get(&b.0), Some(b.1.clone()));
+        drop(c);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len() as usize,
+            12 + 2 * record,
+            "compacted: one record per image"
+        );
+    }
+
+    #[test]
+    fn an_older_cache_is_read_once_without_its_non_finite_records() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("embeddings")).unwrap();
+        let mut old = OLD_MAGIC.to_vec();
+        old.extend_from_slice(&2u32.to_le_bytes());
+        for (h, v) in [(1u8, [1.0f32, 2.0]), (2, [f32::NAN, 1.0])] {
+            old.extend_from_slice(&[h; 32]);
+            for x in v {
+                old.extend_from_slice(&x.to_le_bytes());
+            }
+        }
+        std::fs::write(dir.path().join("embeddings/m.bin"), old).unwrap();
+        let c = EmbeddingCache::open(dir.path(), "m", 2).unwrap();
+        assert_eq!(c.get(&[1u8; 32]), Some(vec![1.0, 2.0]));
+        assert_eq!(c.get(&[2u8; 32]), None);
+        assert_eq!(c.damaged(), 1);
+        drop(c);
+        let c = EmbeddingCache::open(dir.path(), "m", 2).unwrap();
+        assert_eq!((c.get(&[1u8; 32]), c.damaged()), (Some(vec![1.0, 2.0]), 0));
+    }
+
+    #[test]
+    fn a_damaged_cached_thumbnail_is_not_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let thumbs = ThumbCache::open(dir.path(), 64).unwrap();
+        let jpeg = [0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9];
+        thumbs.put(&[7u8; 32], &jpeg).unwrap();
+        assert_eq!(thumbs.get(&[7u8; 32]).as_deref(), Some(&jpeg[..]));
+        let path = thumbs.path(&[7u8; 32]);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[CHECKSUM + 2] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        assert_eq!(thumbs.get(&[7u8; 32]), None);
     }
 }

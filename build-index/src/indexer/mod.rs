@@ -3,30 +3,34 @@
 //! content-addressed files plus `manifest.json` atomically. Rows that cannot be used are skipped
 //! with a reason and reported; everything else is indexed.
 
+mod budget;
 mod cache;
 mod compute;
 mod facets;
 mod pipeline;
 mod progress;
 mod recall;
+mod report;
 mod site;
 mod thumbs;
 mod write;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use vitrine_clip::{Checkpoint, DEFAULT_MAX_PIXELS, DEFAULT_MODEL};
 
 use crate::UsageError;
 use crate::catalogue::{self, ColumnOptions, ImageRef};
 use crate::fetch::{FetchOptions, Fetcher};
+use crate::local::Confinement;
+use budget::DecodeBudget;
 use pipeline::ImageOutcome;
 use progress::Progress;
+use report::{Report, ReportRow};
 
 /// Arguments of `build-index build`.
 #[derive(clap::Args)]
@@ -90,39 +94,34 @@ pub(crate) struct Args {
     /// Treat any skipped row as an error: status 1 and nothing written.
     #[arg(long)]
     strict: bool,
+    /// Also publish this catalogue column in the item metadata (repeatable; `description` for
+    /// the description). By default only what the page shows is published: id, title, price,
+    /// link, thumbnail.
+    #[arg(long = "keep-column", value_name = "NAME")]
+    keep_columns: Vec<String>,
+    /// Memory the decoding threads share, in MB: an image is decoded when its share fits, and
+    /// refused when it alone needs more.
+    #[arg(long, default_value_t = 1024, value_name = "MB")]
+    decode_memory: u64,
+    /// Seconds one image URL may take over all its attempts.
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    download_timeout: f64,
+    /// Allow image URLs (and redirects) to loopback, private and link-local addresses; by
+    /// default only public addresses are downloaded from.
+    #[arg(long)]
+    allow_private_network: bool,
+    /// Allow local image paths outside the catalogue's folder (`..`, absolute paths, links
+    /// leading out of it); by default they are refused.
+    #[arg(long)]
+    allow_outside_paths: bool,
     /// No progress output.
     #[arg(long, short)]
     quiet: bool,
 }
 
-/// `--report`'s JSON.
-#[derive(Serialize)]
-struct Report {
-    rows: usize,
-    indexed: usize,
-    embedded: usize,
-    reused: usize,
-    skipped: Vec<SkippedRow>,
-}
-
-#[derive(Serialize, Clone)]
-struct SkippedRow {
-    row: usize,
-    id: Option<String>,
-    reason: String,
-}
-
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let specs = facets::parse_specs(&args.facets, &args.facet_templates).map_err(UsageError)?;
-    if args.batch_size == 0
-        || !(0.0..=1.0).contains(&args.min_recall)
-        || !(args.delay >= 0.0 && args.delay < 3600.0)
-    {
-        return Err(UsageError(anyhow::anyhow!(
-            "--batch-size must be ≥ 1, --min-recall within 0..1 and --delay within 0..3600 seconds"
-        ))
-        .into());
-    }
+    check_ranges(args).map_err(UsageError)?;
     let columns = ColumnOptions {
         id: args.id_column.clone(),
         image: args.image_column.clone(),
@@ -140,6 +139,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             dir.display()
         ))
     })?;
+    write::check_out(&args.out).map_err(|e| UsageError(e.into()))?;
     let cache_dir = args.cache.clone().unwrap_or_else(cache::default_dir);
     // A folder catalogue may hold the site and the cache (`--out shop/search`): not products.
     let cat = catalogue::read(&args.catalogue, &columns, &[&args.out, &cache_dir])?;
@@ -160,6 +160,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         let mut opts = FetchOptions {
             delay: Duration::from_secs_f64(args.delay),
             per_host: args.per_host.max(1),
+            url_deadline: Duration::from_secs_f64(args.download_timeout),
+            allow_private_network: args.allow_private_network,
             ..FetchOptions::default()
         };
         match &args.user_agent {
@@ -175,6 +177,19 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         None
     };
 
+    let folder = if args.catalogue.is_dir() {
+        args.catalogue.clone()
+    } else {
+        let parent = args.catalogue.parent().unwrap_or(Path::new(""));
+        if parent.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            parent.to_path_buf()
+        }
+    };
+    let local = Confinement::new(&folder, args.allow_outside_paths)
+        .with_context(|| format!("cannot read the catalogue's folder {}", folder.display()))?;
+    let budget = DecodeBudget::new(args.decode_memory << 20);
     let preprocessor = ckpt.preprocessor();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let io_workers = if fetcher.is_some() { 4 } else { 0 };
@@ -183,6 +198,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         embeddings: &embeddings,
         thumbs: &thumbs,
         fetcher: fetcher.as_ref(),
+        local: &local,
+        budget: &budget,
         max_pixels: args.max_pixels,
         thumb_size: args.thumb_size,
         batch_size: args.batch_size,
@@ -204,15 +221,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         ));
     }
 
-    let mut skipped: Vec<SkippedRow> = cat
-        .skipped
-        .iter()
-        .map(|s| SkippedRow {
-            row: s.row,
-            id: s.id.clone(),
-            reason: s.reason.clone(),
-        })
-        .collect();
+    let mut skipped: Vec<ReportRow> = cat.skipped.iter().map(ReportRow::from).collect();
     let mut indexed = Vec::new();
     let (mut embedded, mut reused) = (0, 0);
     for (row, outcome) in cat.rows.iter().zip(outcomes) {
@@ -229,36 +238,32 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
                 }
                 indexed.push((row, embedding, thumb));
             }
-            ImageOutcome::Failed(reason) => skipped.push(SkippedRow {
-                row: row.row,
-                id: Some(row.id.clone()),
-                reason,
-            }),
+            // The report is where a row's error becomes a sentence.
+            ImageOutcome::Failed(error) => {
+                skipped.push(ReportRow::new(row.row, &row.id, error.to_string()))
+            }
         }
     }
-    skipped.sort_by_key(|s| s.row);
+    skipped.sort_by_key(|s| s.row());
     let report = Report {
         rows: cat.total,
         indexed: indexed.len(),
         embedded,
         reused,
         skipped,
+        excluded: cat.excluded.iter().map(ReportRow::from).collect(),
+        shortened: cat.shortened.iter().map(ReportRow::from).collect(),
+        dropped_columns: report::dropped_columns(&cat, &args.keep_columns),
+        damaged_cache_records: embeddings.damaged(),
     };
-    for s in &report.skipped {
-        note(&format!(
-            "skipped row {} ({}): {}",
-            s.row,
-            s.id.as_deref().unwrap_or("no id"),
-            s.reason
-        ));
+    for n in report.notes() {
+        note(&n);
     }
     let write_report = |r: &Report| -> Result<()> {
-        if let Some(path) = &args.report {
-            let json = serde_json::to_vec_pretty(r)?;
-            std::fs::write(path, json)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+        match &args.report {
+            Some(path) => r.write(path),
+            None => Ok(()),
         }
-        Ok(())
     };
     if args.strict && !report.skipped.is_empty() {
         write_report(&report)?;
@@ -300,6 +305,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let options = site::SiteOptions {
         out: &args.out,
         info,
+        keep_columns: &args.keep_columns,
     };
     let rows: Vec<(&catalogue::Row, &[u8])> = indexed
         .iter()
@@ -323,6 +329,54 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         ExitCode::from(3)
     })
 }
+
+/// Refuses values no build needs, as usage errors (exit 2) rather than an allocation failure
+/// (exit 101/134) hours later.
+fn check_ranges(args: &Args) -> Result<()> {
+    let checks: [(bool, &str); 8] = [
+        (
+            (1..=MAX_BATCH).contains(&args.batch_size),
+            "--batch-size must be 1 to 256",
+        ),
+        (
+            (0.0..=1.0).contains(&args.min_recall),
+            "--min-recall must be within 0..1",
+        ),
+        (
+            args.delay >= 0.0 && args.delay < 3600.0,
+            "--delay must be within 0..3600 seconds",
+        ),
+        (
+            (1..=MAX_PIXELS).contains(&args.max_pixels),
+            "--max-pixels must be 1 to 1000000000 (a gigapixel)",
+        ),
+        (
+            args.jobs.is_none_or(|j| (1..=256).contains(&j)),
+            "--jobs must be 1 to 256",
+        ),
+        (
+            (16..=2048).contains(&args.thumb_size),
+            "--thumb-size must be 16 to 2048 pixels",
+        ),
+        (
+            (64..=1 << 20).contains(&args.decode_memory),
+            "--decode-memory must be 64 to 1048576 MB",
+        ),
+        (
+            args.download_timeout > 0.0 && args.download_timeout <= 86_400.0,
+            "--download-timeout must be more than 0 and at most 86400 seconds",
+        ),
+    ];
+    match checks.iter().find(|(ok, _)| !ok) {
+        Some((_, message)) => bail!("{message}"),
+        None => Ok(()),
+    }
+}
+
+/// The largest `--batch-size`.
+const MAX_BATCH: usize = 256;
+/// The largest `--max-pixels`: a gigapixel.
+const MAX_PIXELS: u64 = 1_000_000_000;
 
 /// The embedding cache key: the checkpoint's fingerprint and the preprocessing that fed it.
 fn model_identity(ckpt: &Checkpoint, fingerprint: &str) -> Result<String> {

@@ -10,13 +10,15 @@ use anyhow::Result;
 use sha2::{Digest, Sha256};
 use vitrine_clip::{ImageEncoder, Preprocessor};
 
+use super::budget::DecodeBudget;
 use super::cache::{EmbeddingCache, ImageHash, ThumbCache};
 use super::progress::Progress;
 use super::thumbs;
 use crate::catalogue::{ImageRef, Row};
-use crate::fetch::Fetcher;
+use crate::fetch::{FetchError, Fetcher};
+use crate::local::{self, Confinement, LocalError};
 
-/// Files over this size are refused before reading: no catalogue image needs 256 MB.
+/// Files over this size are refused while reading: no catalogue image needs 256 MB.
 const MAX_FILE_BYTES: u64 = 256 << 20;
 
 /// What became of one row's image.
@@ -31,11 +33,61 @@ pub(crate) enum ImageOutcome {
         reused: bool,
     },
     /// Unusable; the reason is shown to the maintainer.
-    Failed(String),
+    Failed(RowError),
+}
+
+/// Why a row's image cannot be indexed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RowError {
+    /// The local file cannot be read.
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// The download failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The bytes are not a usable image.
+    #[error("{source_name}: {error}")]
+    Image {
+        /// The path or URL.
+        source_name: String,
+        /// What is wrong with the image.
+        error: vitrine_clip::Error,
+    },
+    /// A download that was still cut short when fetched again.
+    #[error("{0}: {1} (downloaded twice)")]
+    TruncatedTwice(String, vitrine_clip::Error),
+    /// Decoding would take more memory than the budget.
+    #[error(
+        "{source_name}: decoding this {width}x{height} image takes {} MB, more than \
+         --decode-memory {} MB allows; shrink the image or raise --decode-memory",
+        need >> 20,
+        budget >> 20
+    )]
+    Memory {
+        /// The path or URL.
+        source_name: String,
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Bytes decoding takes.
+        need: u64,
+        /// The whole budget.
+        budget: u64,
+    },
+    /// The thumbnail cannot be encoded.
+    #[error("cannot make a thumbnail: {0}")]
+    Thumbnail(#[from] image::ImageError),
+    /// The build stopped before this row was done.
+    #[error("not processed")]
+    NotProcessed,
+    /// The model gave NaN or infinite features.
+    #[error("the model gave a non-finite embedding for this image (NaN); it is not indexed")]
+    NotFinite,
 }
 
 enum Prepared {
-    Failed(String),
+    Failed(RowError),
     Cached {
         embedding: Vec<f32>,
         thumb: Vec<u8>,
@@ -53,6 +105,8 @@ pub(crate) struct Settings<'a> {
     pub(crate) embeddings: &'a EmbeddingCache,
     pub(crate) thumbs: &'a ThumbCache,
     pub(crate) fetcher: Option<&'a Fetcher>,
+    pub(crate) local: &'a Confinement,
+    pub(crate) budget: &'a DecodeBudget,
     pub(crate) max_pixels: u64,
     pub(crate) thumb_size: u32,
     pub(crate) batch_size: usize,
@@ -156,7 +210,7 @@ pub(crate) fn run(
     })?;
     Ok(out
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| ImageOutcome::Failed("not processed".into())))
+        .map(|o| o.unwrap_or_else(|| ImageOutcome::Failed(RowError::NotProcessed)))
         .collect())
 }
 
@@ -189,66 +243,114 @@ fn embed(
         .map(|(_, _, p, _)| p.as_slice())
         .collect();
     let features = model.encode_pixels(&pixels)?;
+    // A non-finite embedding is never cached or indexed: it would poison every ranking.
     let entries: Vec<(ImageHash, Vec<f32>)> = batch
         .items
         .iter()
         .zip(&features)
+        .filter(|(_, f)| f.iter().all(|x| x.is_finite()))
         .map(|((_, h, _, _), f)| (*h, f.clone()))
         .collect();
     cache.put(&entries)?;
     for ((i, _, _, thumb), embedding) in batch.items.drain(..).zip(features) {
-        out[i] = Some(ImageOutcome::Done {
-            embedding,
-            thumb,
-            reused: false,
+        out[i] = Some(if embedding.iter().all(|x| x.is_finite()) {
+            ImageOutcome::Done {
+                embedding,
+                thumb,
+                reused: false,
+            }
+        } else {
+            ImageOutcome::Failed(RowError::NotFinite)
         });
         progress.inc();
     }
     for (i, hash, thumb) in batch.copies.drain(..) {
-        let embedding = cache
-            .get(&hash)
-            .ok_or_else(|| anyhow::anyhow!("an embedding just computed is not in the cache"))?;
-        out[i] = Some(ImageOutcome::Done {
-            embedding,
-            thumb,
-            reused: true,
+        out[i] = Some(match cache.get(&hash) {
+            Some(embedding) => ImageOutcome::Done {
+                embedding,
+                thumb,
+                reused: true,
+            },
+            None => ImageOutcome::Failed(RowError::NotFinite),
         });
         progress.inc();
     }
     Ok(())
 }
 
-/// Reads, hashes, decodes, thumbnails and preprocesses one row's image (worker thread).
+/// Reads (or downloads), hashes, decodes, thumbnails and preprocesses one row's image (worker
+/// thread). A download that turns out truncated is fetched once more.
 fn prepare(row: &Row, s: &Settings<'_>) -> Prepared {
-    let bytes = match read(&row.image, s.fetcher) {
+    let bytes = match read(&row.image, s) {
         Ok(b) => b,
-        Err(reason) => return Prepared::Failed(reason),
+        Err(e) => return Prepared::Failed(e),
     };
-    let hash: ImageHash = Sha256::digest(&bytes).into();
+    match (prepare_bytes(row, s, &bytes), &row.image, s.fetcher) {
+        (
+            Err(RowError::Image {
+                error: vitrine_clip::Error::Truncated(_),
+                ..
+            }),
+            ImageRef::Url(url),
+            Some(fetcher),
+        ) => {
+            let again = match fetcher.refetch(url) {
+                Ok(fetched) => fetched.bytes,
+                Err(e) => return Prepared::Failed(e.into()),
+            };
+            match prepare_bytes(row, s, &again) {
+                Ok(prepared) => prepared,
+                Err(RowError::Image {
+                    error: error @ vitrine_clip::Error::Truncated(_),
+                    ..
+                }) => Prepared::Failed(RowError::TruncatedTwice(url.clone(), error)),
+                Err(e) => Prepared::Failed(e),
+            }
+        }
+        (Ok(prepared), _, _) => prepared,
+        (Err(e), _, _) => Prepared::Failed(e),
+    }
+}
+
+/// [`prepare`] for bytes in hand: the header is checked (size, truncation) before the cache is
+/// asked, so an image cached before a check existed is still refused.
+fn prepare_bytes(row: &Row, s: &Settings<'_>, bytes: &[u8]) -> Result<Prepared, RowError> {
+    let image_error = |error| RowError::Image {
+        source_name: describe(&row.image),
+        error,
+    };
+    let probe = vitrine_clip::probe(bytes, s.max_pixels).map_err(image_error)?;
+    let hash: ImageHash = Sha256::digest(bytes).into();
     let cached = s.embeddings.get(&hash);
     let cached_thumb = s.thumbs.get(&hash);
     if let (Some(embedding), Some(thumb)) = (&cached, &cached_thumb) {
-        return Prepared::Cached {
+        return Ok(Prepared::Cached {
             embedding: embedding.clone(),
             thumb: thumb.clone(),
-        };
+        });
     }
-    let image = match vitrine_clip::decode_image(&bytes, s.max_pixels) {
-        Ok(img) => img,
-        Err(e) => return Prepared::Failed(format!("{}: {e}", describe(&row.image))),
+    let (width, height) = probe.dimensions();
+    let need = DecodeBudget::cost(width, height, probe.decoded_bytes());
+    let Some(_held) = s.budget.reserve(need) else {
+        return Err(RowError::Memory {
+            source_name: describe(&row.image),
+            width,
+            height,
+            need,
+            budget: s.budget.total(),
+        });
     };
+    let image = probe.decode().map_err(image_error)?;
     let thumb = match cached_thumb {
         Some(t) => t,
-        None => match thumbs::make(&image, s.thumb_size) {
-            Ok(t) => {
-                // A cache write failure only costs time on the next build.
-                let _ = s.thumbs.put(&hash, &t);
-                t
-            }
-            Err(e) => return Prepared::Failed(format!("cannot make a thumbnail: {e}")),
-        },
+        None => {
+            let t = thumbs::make(&image, s.thumb_size)?;
+            // A cache write failure only costs time on the next build.
+            let _ = s.thumbs.put(&hash, &t);
+            t
+        }
     };
-    match cached {
+    Ok(match cached {
         Some(embedding) => Prepared::Cached { embedding, thumb },
         None => {
             let pixels = s.preprocessor.pixels(&vitrine_clip::to_rgb(&image));
@@ -258,7 +360,7 @@ fn prepare(row: &Row, s: &Settings<'_>) -> Prepared {
                 thumb,
             }
         }
-    }
+    })
 }
 
 fn describe(image: &ImageRef) -> String {
@@ -268,28 +370,12 @@ fn describe(image: &ImageRef) -> String {
     }
 }
 
-fn read(image: &ImageRef, fetcher: Option<&Fetcher>) -> Result<Vec<u8>, String> {
+fn read(image: &ImageRef, s: &Settings<'_>) -> Result<Vec<u8>, RowError> {
     match image {
-        ImageRef::Path(path) => {
-            let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => format!("image file not found: {}", path.display()),
-                _ => format!("cannot read {}: {e}", path.display()),
-            })?;
-            if meta.is_dir() {
-                return Err(format!("{} is a folder, not an image", path.display()));
-            }
-            if meta.len() > MAX_FILE_BYTES {
-                return Err(format!(
-                    "{} is {} MB, over the 256 MB limit",
-                    path.display(),
-                    meta.len() >> 20
-                ));
-            }
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-        }
-        ImageRef::Url(url) => match fetcher {
-            Some(f) => f.fetch(url).map(|fetched| fetched.bytes),
-            None => Err(format!("{url}: downloading is not available")),
+        ImageRef::Path(path) => Ok(local::read(path, s.local, MAX_FILE_BYTES)?),
+        ImageRef::Url(url) => match s.fetcher {
+            Some(f) => Ok(f.fetch(url)?.bytes),
+            None => unreachable!("a fetcher is made whenever a row has a URL"),
         },
     }
 }

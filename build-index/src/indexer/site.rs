@@ -22,6 +22,8 @@ pub(crate) struct SiteOptions<'a> {
     pub(crate) out: &'a Path,
     /// Extra build facts for the manifest's `info` (catalogue file name, row counts).
     pub(crate) info: BTreeMap<String, serde_json::Value>,
+    /// Catalogue columns to publish besides what the page shows (`--keep-column`).
+    pub(crate) keep_columns: &'a [String],
 }
 
 /// Writes every file of the site and its sealed manifest, then swaps the folder into place;
@@ -52,15 +54,27 @@ pub(crate) fn write(
             .iter()
             .map(|(f, values)| (f.name.clone(), values[i].1.clone()))
             .collect();
+        let kept = |name: &str| {
+            options
+                .keep_columns
+                .iter()
+                .any(|k| k.trim().eq_ignore_ascii_case(name))
+        };
         items.push(Item {
             id: row.id.clone(),
             title: row.title.clone(),
-            description: row.description.clone(),
+            // Only what the page shows, and what the maintainer asks for, is published.
+            description: row.description.clone().filter(|_| kept("description")),
             link: row.link.as_deref().and_then(vitrine_index::safe_link),
             price: row.price.clone(),
             thumbnail: Some(path),
             facets,
-            extra: row.extra.clone(),
+            extra: row
+                .extra
+                .iter()
+                .filter(|(k, _)| kept(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         });
     }
 

@@ -2,16 +2,15 @@
 //! onto white, the longest side shrunk to `size` with the same antialiased bicubic as CLIP's
 //! preprocessing, saved as baseline JPEG (every browser, deterministic bytes).
 
-use anyhow::Result;
-use image::DynamicImage;
 use image::codecs::jpeg::JpegEncoder;
+use image::{DynamicImage, ImageResult};
 
 /// Bumped when thumbnails change, so cached ones are remade.
 pub(crate) const VERSION: u32 = 1;
 const QUALITY: u8 = 82;
 
 /// Makes the JPEG thumbnail of a decoded, oriented image.
-pub(crate) fn make(image: &DynamicImage, size: u32) -> Result<Vec<u8>> {
+pub(crate) fn make(image: &DynamicImage, size: u32) -> ImageResult<Vec<u8>> {
     let rgba = image.to_rgba8();
     let (w, h) = rgba.dimensions();
     let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);

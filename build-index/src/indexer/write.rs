@@ -7,6 +7,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use vitrine_index::{FORMAT, MANIFEST};
 
 /// A folder being filled with the next version of the site.
 pub(crate) struct Staging {
@@ -37,6 +38,119 @@ fn absolute_with_parent(out: &Path) -> Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
     Ok((out, parent))
+}
+
+/// Why `--out` cannot take the site: build-index replaces the whole folder, so it writes only to
+/// a new or empty folder, or to one holding a site it wrote and nothing else.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OutProblem {
+    /// A file, not a folder.
+    #[error("--out {0} is a file; give a folder for the site's index (e.g. dist/search)")]
+    NotAFolder(PathBuf),
+    /// A folder with files and no vitrine manifest.
+    #[error(
+        "--out {0} is not empty and holds no vitrine index ({1}); build-index replaces the \
+         whole folder, so give it a folder of its own, e.g. --out dist/search beside the app \
+         shell in dist/"
+    )]
+    NotAnIndex(PathBuf, String),
+    /// A vitrine site with files its manifest does not list.
+    #[error(
+        "--out {0} holds files build-index did not write ({1}); move them out of the folder \
+         (it is replaced whole on every build) or give another --out"
+    )]
+    ForeignFiles(PathBuf, String),
+    /// The folder cannot be read.
+    #[error("--out {0}: cannot read it ({1})")]
+    Unreadable(PathBuf, std::io::Error),
+}
+
+/// Every file under `dir` by relative path with `/` separators.
+fn files_under(dir: &Path) -> std::io::Result<Vec<String>> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                walk(root, &path, out)?;
+            } else {
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                let parts: Vec<String> = rel
+                    .iter()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .collect();
+                out.push(parts.join("/"));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// The files a vitrine manifest (of any format version) lists, or `None` if `bytes` are not one.
+fn listed_by_manifest(bytes: &[u8]) -> Option<Vec<String>> {
+    fn collect(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(p)) = map.get("path") {
+                    out.push(p.clone());
+                }
+                map.values().for_each(|v| collect(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if v.get("format")?.as_str()? != FORMAT {
+        return None;
+    }
+    let mut out = vec![MANIFEST.to_string()];
+    collect(v.get("files")?, &mut out);
+    Some(out)
+}
+
+/// Checks that `out` may be replaced by a new site: missing, empty, or a site build-index wrote
+/// with nothing else in it. Nothing build-index did not write is ever deleted.
+pub(crate) fn check_out(out: &Path) -> Result<(), OutProblem> {
+    let meta = match std::fs::metadata(out) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(OutProblem::Unreadable(out.to_path_buf(), e)),
+    };
+    if !meta.is_dir() {
+        return Err(OutProblem::NotAFolder(out.to_path_buf()));
+    }
+    let files = files_under(out).map_err(|e| OutProblem::Unreadable(out.to_path_buf(), e))?;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let shown = |names: &[&String]| {
+        let mut s: Vec<&str> = names.iter().take(5).map(|n| n.as_str()).collect();
+        if names.len() > 5 {
+            s.push("…");
+        }
+        s.join(", ")
+    };
+    let Some(listed) = std::fs::read(out.join(MANIFEST))
+        .ok()
+        .and_then(|b| listed_by_manifest(&b))
+    else {
+        let all: Vec<&String> = files.iter().collect();
+        return Err(OutProblem::NotAnIndex(
+            out.to_path_buf(),
+            format!("it holds {}", shown(&all)),
+        ));
+    };
+    let foreign: Vec<&String> = files.iter().filter(|f| !listed.contains(f)).collect();
+    if foreign.is_empty() {
+        Ok(())
+    } else {
+        Err(OutProblem::ForeignFiles(out.to_path_buf(), shown(&foreign)))
+    }
 }
 
 /// Holds the folder that receives `--out` (and its staging siblings) for this build alone; the
@@ -102,11 +216,13 @@ impl Staging {
         if let Some(p) = path.parent() {
             std::fs::create_dir_all(p)?;
         }
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+        std::fs::write(&path, bytes).map_err(|e| crate::local::write_error(&path, e))
     }
 
-    /// Puts the staged site in place of `--out`.
+    /// Puts the staged site in place of `--out`, after checking once more that the old folder
+    /// holds only what build-index wrote (the build may have taken hours).
     pub(crate) fn commit(mut self) -> Result<()> {
+        check_out(&self.out)?;
         if !self.out.exists() {
             std::fs::rename(&self.dir, &self.out)
                 .with_context(|| format!("cannot move the new site to {}", self.out.display()))?;
@@ -161,12 +277,22 @@ fn exchange(_: &Path, _: &Path) -> Result<bool> {
 mod tests {
     use super::*;
 
+    /// A manifest listing `paths`.
+    fn manifest(paths: &[&str]) -> Vec<u8> {
+        let files: Vec<serde_json::Value> = paths
+            .iter()
+            .map(|p| serde_json::json!({ "path": p }))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"format": FORMAT, "files": files})).unwrap()
+    }
+
     #[test]
     fn a_commit_replaces_the_whole_folder_and_an_abandoned_one_changes_nothing() {
         let root = tempfile::tempdir().unwrap();
         let out = root.path().join("site");
         let s = Staging::new(&out).unwrap();
         s.write("a/one.txt", b"1").unwrap();
+        s.write(MANIFEST, &manifest(&["a/one.txt"])).unwrap();
         s.commit().unwrap();
         assert_eq!(std::fs::read(out.join("a/one.txt")).unwrap(), b"1");
 
@@ -177,10 +303,38 @@ mod tests {
 
         let s = Staging::new(&out).unwrap();
         s.write("two.txt", b"2").unwrap();
+        s.write(MANIFEST, &manifest(&["two.txt"])).unwrap();
         s.commit().unwrap();
         assert!(!out.join("a/one.txt").exists() && out.join("two.txt").exists());
         let leftovers: Vec<_> = std::fs::read_dir(root.path()).unwrap().flatten().collect();
         assert_eq!(leftovers.len(), 1, "only the site remains");
+    }
+
+    #[test]
+    fn only_a_missing_or_empty_folder_or_a_site_of_ours_may_be_replaced() {
+        let root = tempfile::tempdir().unwrap();
+        let out = root.path().join("site");
+        check_out(&out).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        check_out(&out).unwrap();
+        std::fs::write(out.join("products.csv"), b"id,image").unwrap();
+        let err = check_out(&out).unwrap_err();
+        assert!(matches!(err, OutProblem::NotAnIndex(..)), "{err}");
+        assert!(err.to_string().contains("products.csv"), "{err}");
+        std::fs::write(
+            out.join(MANIFEST),
+            br#"{"format": "vitrine-index", "version": 1, "files": {"vectors": {"path": "v.0123456789abcdef.bin"}}}"#,
+        )
+        .unwrap();
+        std::fs::write(out.join("v.0123456789abcdef.bin"), b"x").unwrap();
+        let err = check_out(&out).unwrap_err();
+        assert!(matches!(err, OutProblem::ForeignFiles(..)), "{err}");
+        std::fs::remove_file(out.join("products.csv")).unwrap();
+        check_out(&out).unwrap();
+        assert!(matches!(
+            check_out(&out.join(MANIFEST)),
+            Err(OutProblem::NotAFolder(_))
+        ));
     }
 
     #[test]

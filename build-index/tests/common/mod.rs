@@ -74,8 +74,8 @@ pub(crate) const CATALOGUE_IMAGES: usize = 36;
 
 /// Size of the embedding cache's header (magic and width).
 pub(crate) const EMPTY_CACHE: u64 = 12;
-/// Size of one cached embedding of the 16-dimensional fixture: image hash and 16 f32.
-pub(crate) const RECORD: u64 = 32 + 16 * 4;
+/// Size of one cached embedding of the 16-dimensional fixture: image hash, 16 f32, checksum.
+pub(crate) const RECORD: u64 = 32 + 16 * 4 + 8;
 
 /// The size of the (only) embedding cache file under `cache`, 0 if there is none yet.
 pub(crate) fn embedding_cache_size(cache: &Path) -> u64 {

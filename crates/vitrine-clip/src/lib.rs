@@ -3,6 +3,7 @@
 //! `get_image_features`. Compiles for the host (`build-index`) and `wasm32` (the page's text path).
 
 mod config;
+mod decode;
 mod fast;
 mod preprocess;
 mod resample;
@@ -23,7 +24,8 @@ pub use checkpoint::{Checkpoint, DEFAULT_MODEL, Weights};
 pub use config::{
     Activation, ClipConfig, EncoderConfig, PreprocessConfig, TextConfig, VisionConfig,
 };
-pub use preprocess::{DEFAULT_MAX_PIXELS, PREPROCESS_VERSION, Preprocessor, decode_image, to_rgb};
+pub use decode::{DEFAULT_MAX_PIXELS, Probe, decode_image, probe};
+pub use preprocess::{PREPROCESS_VERSION, Preprocessor, to_rgb};
 pub use resample::resize_rgb8;
 pub use shapes::tensor_shapes;
 pub use text::TextEncoder;
@@ -45,9 +47,12 @@ pub enum Error {
     /// `tokenizer.json` cannot be read or a text cannot be tokenized.
     #[error("{0}")]
     Tokenizer(String),
-    /// Image bytes that cannot be used: empty, truncated, not an image, unsupported or too large.
+    /// Image bytes that cannot be used: empty, damaged, not an image, unsupported or too large.
     #[error("{0}")]
     Image(String),
+    /// An image cut short (a download broken off, a file copied in part).
+    #[error("{0}")]
+    Truncated(String),
     /// Input of the wrong size for the model (token count, vocabulary, pixel count).
     #[error("{0}")]
     Input(String),

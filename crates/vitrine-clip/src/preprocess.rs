@@ -1,66 +1,18 @@
-//! Image bytes → the model's input, equal to Hugging Face's `CLIPImageProcessor`: decode (the
-//! format is sniffed from the bytes, not the file name), convert to RGB as PIL's `convert("RGB")`
+//! Image bytes → the model's input, equal to Hugging Face's `CLIPImageProcessor`: decode (see
+//! `decode`; the format is sniffed from the bytes, not the file name), convert to RGB as PIL's `convert("RGB")`
 //! does, bicubic resize of the shortest edge with Pillow's antialiasing, centre crop, /255,
 //! mean/std. One deliberate deviation: EXIF orientation is applied first, as browsers show photos;
 //! `transformers` ignores it, so a rotated phone photo would otherwise be embedded sideways.
 
-use std::io::Cursor;
+use image::{DynamicImage, RgbImage};
 
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
-
+use crate::Result;
 use crate::config::PreprocessConfig;
+use crate::decode::decode_image;
 use crate::resample::resize_rgb8;
-use crate::{Error, Result};
 
 /// Bumped whenever preprocessing changes what the model sees, so cached embeddings are redone.
 pub const PREPROCESS_VERSION: u32 = 1;
-
-/// The default decompression-bomb guard: 40 megapixels (a 7,300 x 5,500 photo fits).
-pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
-
-/// Decodes an image and applies its EXIF orientation. The dimensions are checked against
-/// `max_pixels` before any pixel is decoded, so a decompression bomb costs nothing.
-pub fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage> {
-    if bytes.is_empty() {
-        return Err(Error::Image("the file is empty".into()));
-    }
-    let reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| Error::Image(format!("cannot read the image: {e}")))?;
-    if reader.format().is_none() {
-        return Err(Error::Image(
-            "not an image vitrine can read (PNG, JPEG, WebP, GIF, BMP or TIFF)".into(),
-        ));
-    }
-    let mut decoder = reader.into_decoder().map_err(describe)?;
-    let (w, h) = decoder.dimensions();
-    let pixels = u64::from(w) * u64::from(h);
-    if pixels > max_pixels {
-        return Err(Error::Image(format!(
-            "the image is {w}x{h} ({pixels} pixels), over the limit of {max_pixels}; \
-             shrink it or raise --max-pixels"
-        )));
-    }
-    if pixels == 0 {
-        return Err(Error::Image(format!(
-            "the image is {w}x{h}, it has no pixels"
-        )));
-    }
-    let orientation = decoder.orientation().ok();
-    let mut image = DynamicImage::from_decoder(decoder).map_err(describe)?;
-    if let Some(o) = orientation {
-        image.apply_orientation(o);
-    }
-    Ok(image)
-}
-
-fn describe(e: image::ImageError) -> Error {
-    match e {
-        image::ImageError::Unsupported(u) => Error::Image(format!("unsupported image: {u}")),
-        image::ImageError::Limits(l) => Error::Image(format!("image too large to decode: {l}")),
-        other => Error::Image(format!("the image is damaged or truncated: {other}")),
-    }
-}
 
 /// `convert("RGB")`: alpha dropped (not composited), grey expanded, 16-bit scaled to 8-bit.
 pub fn to_rgb(image: &DynamicImage) -> RgbImage {
@@ -179,13 +131,5 @@ mod tests {
         let row1: Vec<u8> = out[12..24].to_vec();
         assert_eq!(row1, [0, 0, 0, 1, 1, 1, 2, 2, 2, 0, 0, 0]);
         assert!(out[..12].iter().chain(&out[24..]).all(|&v| v == 0));
-    }
-
-    #[test]
-    fn bytes_that_are_not_an_image_are_rejected_with_a_reason() {
-        let err = decode_image(b"<html>not an image</html>", DEFAULT_MAX_PIXELS).unwrap_err();
-        assert!(err.to_string().contains("not an image"), "{err}");
-        let err = decode_image(b"", DEFAULT_MAX_PIXELS).unwrap_err();
-        assert!(err.to_string().contains("empty"), "{err}");
     }
 }

@@ -8,6 +8,9 @@ use sha2::{Digest, Sha256};
 
 use crate::{Error, Result};
 
+/// The largest file an index may list: a reader never sets aside more for one download.
+pub const MAX_FILE_BYTES: u64 = 2 << 30;
+
 /// Hex digits of the SHA-256 a content-addressed name carries.
 const NAME_HASH_DIGITS: usize = 16;
 
@@ -250,6 +253,51 @@ impl Files {
             thumbnails: self.thumbnails.iter().map(|f| f.path.clone()).collect(),
             thumbnail_bytes: self.thumbnails.iter().map(|f| f.size).sum(),
         }
+    }
+
+    /// Checks what a reader relies on before it downloads anything: every path is a
+    /// content-addressed name whose hash is the file's (so no path leaves the index folder), no
+    /// file is larger than [`MAX_FILE_BYTES`], and the metadata chunks cover items `0..count`
+    /// in order.
+    pub(crate) fn check_bounds(&self, count: u32) -> Result<()> {
+        for f in self.all() {
+            let hex = f.sha256.len() == 64
+                && f.sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            if !hex || name_hash(&f.path) != Some(&f.sha256[..NAME_HASH_DIGITS]) {
+                return Err(Error::Format(format!(
+                    "manifest.json lists {:?}, which is not the content-addressed name of its \
+                     file; the manifest is damaged or was not written by build-index",
+                    f.path
+                )));
+            }
+            if f.size > MAX_FILE_BYTES {
+                return Err(Error::Format(format!(
+                    "manifest.json says {} is {} bytes, more than an index file may be \
+                     ({MAX_FILE_BYTES}); the manifest is damaged",
+                    f.path, f.size
+                )));
+            }
+        }
+        let mut next = 0u32;
+        for c in &self.metadata {
+            if c.first != next || c.count == 0 {
+                return Err(Error::Format(format!(
+                    "manifest.json: the metadata chunk {} starts at item {} with {} items, \
+                     expected the next chunk at item {next}; the manifest is damaged",
+                    c.file.path, c.first, c.count
+                )));
+            }
+            next = c.first.saturating_add(c.count);
+        }
+        if next != count {
+            return Err(Error::Format(format!(
+                "manifest.json: the metadata chunks hold {next} items, the manifest counts \
+                 {count}; the manifest is damaged"
+            )));
+        }
+        Ok(())
     }
 
     /// The metadata chunk holding item `index`, with its position in [`Files::metadata`].

@@ -9,11 +9,11 @@ mod rank;
 mod vectors;
 
 pub use files::{
-    Chunk, EncoderFiles, FileRef, Files, HASHED_NAME_PATTERN, OfflineFiles, SearchFiles,
-    hashed_name, hex, name_hash, sha256_hex,
+    Chunk, EncoderFiles, FileRef, Files, HASHED_NAME_PATTERN, MAX_FILE_BYTES, OfflineFiles,
+    SearchFiles, hashed_name, hex, name_hash, sha256_hex,
 };
 pub use manifest::{
-    FORMAT, FORMAT_VERSION, Facet, MANIFEST, Manifest, ModelInfo, Quantization, Recall,
+    FORMAT, FORMAT_VERSION, Facet, MANIFEST, MAX_ITEMS, Manifest, ModelInfo, Quantization, Recall,
 };
 pub use metadata::{CHUNK_SIZE, FacetValue, Item, ItemTable, MetadataChunk, safe_link};
 pub use rank::{Hit, ScanQuery};

@@ -15,6 +15,8 @@ pub const MANIFEST: &str = "manifest.json";
 pub const FORMAT: &str = "vitrine-index";
 /// The index format version this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 2;
+/// The most items an index may hold.
+pub const MAX_ITEMS: u32 = 100_000_000;
 
 /// The model that embedded the catalogue; the page's text encoder must be the same one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,8 +127,16 @@ impl Manifest {
                 )));
             }
         }
-        serde_json::from_slice(bytes)
-            .map_err(|e| Error::Format(format!("manifest.json is malformed: {e}")))
+        let manifest: Self = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Format(format!("manifest.json is malformed: {e}")))?;
+        if manifest.count > MAX_ITEMS {
+            return Err(Error::Format(format!(
+                "manifest.json counts {} items, more than an index may hold ({MAX_ITEMS})",
+                manifest.count
+            )));
+        }
+        manifest.files.check_bounds(manifest.count)?;
+        Ok(manifest)
     }
 
     /// Pretty JSON with a trailing newline; deterministic for equal manifests.

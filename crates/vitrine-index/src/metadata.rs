@@ -61,6 +61,21 @@ impl MetadataChunk {
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
         serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("metadata chunk: {e}")))
     }
+
+    /// The item at catalogue position `index`, which this chunk must hold.
+    pub fn item(&self, index: u32) -> Result<&Item> {
+        index
+            .checked_sub(self.first)
+            .and_then(|i| self.items.get(i as usize))
+            .ok_or_else(|| {
+                Error::Format(format!(
+                    "the metadata chunk of items {}..{} has no item {index}; the index is \
+                     damaged, rebuild it",
+                    self.first,
+                    u64::from(self.first) + self.items.len() as u64
+                ))
+            })
+    }
 }
 
 /// A link as it may go into an `href`: http(s) URLs and relative paths, never `javascript:`,

@@ -64,6 +64,16 @@ fn items() -> Vec<Item> {
             facets: BTreeMap::new(),
             extra: BTreeMap::new(),
         },
+        Item {
+            id: "sku-3".into(),
+            title: "Third".into(),
+            description: None,
+            link: None,
+            price: None,
+            thumbnail: None,
+            facets: BTreeMap::new(),
+            extra: BTreeMap::new(),
+        },
     ]
 }
 
@@ -103,7 +113,7 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
             items: FileRef::for_content("items", "json", catalog),
             metadata: vec![Chunk {
                 first: 0,
-                count: 2,
+                count: 3,
                 file: FileRef::for_content("meta/0", "json", chunk),
             }],
             encoder: EncoderFiles {
@@ -196,4 +206,41 @@ fn a_flipped_byte_fails_the_integrity_check() {
             .to_string()
             .contains("bytes")
     );
+}
+
+#[test]
+fn manifests_that_point_outside_the_index_or_ask_too_much_are_refused() {
+    let m = manifest(b"a", b"c", b"m");
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_slice(&m.to_json()).unwrap();
+        f(&mut v);
+        Manifest::from_json(&serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .to_string()
+    };
+    let err = edit(&|v| v["files"]["vectors"]["path"] = "../../etc/passwd".into());
+    assert!(
+        err.contains("../../etc/passwd") && err.contains("content-addressed"),
+        "{err}"
+    );
+    let err = edit(&|v| v["files"]["items"]["size"] = u64::MAX.into());
+    assert!(err.contains("more than an index file may be"), "{err}");
+    let err = edit(&|v| v["files"]["metadata"][0]["first"] = 5.into());
+    assert!(err.contains("metadata chunk"), "{err}");
+    let err = edit(&|v| v["count"] = 4_000_000_000u64.into());
+    assert!(err.contains("items"), "{err}");
+    assert!(Manifest::from_json(&m.to_json()).is_ok());
+}
+
+#[test]
+fn a_chunk_answers_only_for_its_own_items() {
+    let chunk = MetadataChunk {
+        first: 10,
+        items: items(),
+    };
+    assert_eq!(chunk.item(11).unwrap().id, "sku-2");
+    for outside in [9, 13, u32::MAX] {
+        let err = chunk.item(outside).unwrap_err().to_string();
+        assert!(err.contains("no item"), "{err}");
+    }
 }

@@ -43,13 +43,18 @@ pub(crate) fn parse(query: &str) -> Vec<Term> {
     terms
 }
 
-/// `2:red` → (2, "red"); `0.5: red` → (0.5, "red"); anything else has weight 1.
+/// The largest weight of a term: a larger one (`99999999999999999999999999999999999999999:red`,
+/// which overflows `f32`) counts as this, so a query always gives finite scores.
+pub(crate) const MAX_WEIGHT: f32 = 100.0;
+
+/// `2:red` → (2, "red"); `0.5: red` → (0.5, "red"); anything else has weight 1. Weights are at
+/// most [`MAX_WEIGHT`].
 fn split_weight(text: &str) -> (f32, &str) {
     if let Some((num, rest)) = text.split_once(':') {
         let num = num.trim();
         let numeric = !num.is_empty() && num.chars().all(|c| c.is_ascii_digit() || c == '.');
         if numeric && let Ok(w) = num.parse::<f32>() {
-            return (w, rest.trim());
+            return (w.min(MAX_WEIGHT), rest.trim());
         }
     }
     (1.0, text.trim())
@@ -104,6 +109,14 @@ mod tests {
         );
         assert_eq!(parse("- floral"), [t("floral", -1.0)]);
         assert_eq!(parse("time: 10:30"), [t("time: 10:30", 1.0)]);
+    }
+
+    #[test]
+    fn weights_too_large_for_a_float_are_capped() {
+        let huge = format!("{}:red", "9".repeat(60));
+        assert_eq!(parse(&huge), [t("red", MAX_WEIGHT)]);
+        let v = combine(&[(MAX_WEIGHT, vec![1.0, 2.0]), (-1.0, vec![0.5, 0.0])]).unwrap();
+        assert!(v.iter().all(|x| x.is_finite()));
     }
 
     #[test]

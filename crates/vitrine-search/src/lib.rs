@@ -22,6 +22,9 @@ pub enum Error {
     /// The files do not fit together (e.g. the encoder's width differs from the vectors').
     #[error("{0}")]
     Mismatch(String),
+    /// The text encoder gave a vector with NaN or infinite values.
+    #[error("the text encoder gave a non-finite vector for {0:?}; the encoder file is damaged")]
+    NotFinite(String),
     /// `like` was given an id the catalogue does not have.
     #[error("no item has the id {0:?}")]
     UnknownId(String),
@@ -109,6 +112,9 @@ impl Engine {
         }
         let ids = self.tokenizer.encode(text)?;
         let features = self.encoder.encode(&ids)?;
+        if !features.iter().all(|x| x.is_finite()) {
+            return Err(Error::NotFinite(text.to_string()));
+        }
         if let Ok(mut t) = self.terms.lock() {
             t.insert(text.to_string(), features.clone());
         }

@@ -19,7 +19,9 @@ pub(crate) fn index_fault(e: &vitrine_index::Error) -> IndexFault {
 /// An engine error as a fault of its kind, or the id "More like this" did not find.
 fn engine_fault(e: vitrine_search::Error) -> Result<IndexFault, String> {
     let problem = match &e {
-        vitrine_search::Error::Clip(_) => IndexProblem::Encoder,
+        vitrine_search::Error::Clip(_) | vitrine_search::Error::NotFinite(_) => {
+            IndexProblem::Encoder
+        }
         vitrine_search::Error::Index(i) => return Ok(index_fault(i)),
         vitrine_search::Error::Mismatch(_) => IndexProblem::Mismatch,
         vitrine_search::Error::UnknownId(id) => return Err(id.clone()),

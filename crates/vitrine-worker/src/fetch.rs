@@ -53,6 +53,10 @@ pub(crate) async fn fetch_all(url: &str, revalidate: bool) -> Result<Vec<u8>, Do
     Ok(Uint8Array::new(&buf).to_vec())
 }
 
+/// The most a download sets aside before its bytes arrive: the manifest's sizes are checked
+/// ([`vitrine_index::MAX_FILE_BYTES`]), but a reader still does not trust them with all its memory.
+const RESERVE_AT_MOST: u64 = 256 << 20;
+
 /// Downloads several files, reporting bytes received over all of them to `progress`
 /// (`loaded`, `total`) at most every 100 ms and after each file.
 pub(crate) struct Downloader<P: FnMut(u64, u64)> {
@@ -75,7 +79,8 @@ impl<P: FnMut(u64, u64)> Downloader<P> {
     }
 
     /// Downloads one file of `size` bytes (as the manifest says) chunk by chunk, into a buffer
-    /// reserved up front so a large model is never copied while the buffer grows.
+    /// reserved up front (up to [`RESERVE_AT_MOST`]) so a large model is rarely copied while the
+    /// buffer grows; a body longer than `size` is refused as it arrives.
     pub(crate) async fn fetch(&mut self, url: &str, size: u64) -> Result<Vec<u8>, DownloadError> {
         let resp = start(url, false).await?;
         let Some(body) = resp.body() else {
@@ -86,7 +91,8 @@ impl<P: FnMut(u64, u64)> Downloader<P> {
             detail: js_error(e),
         };
         let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-        let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        let reserve = size.min(RESERVE_AT_MOST);
+        let mut out = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
         loop {
             let chunk = JsFuture::from(reader.read()).await.map_err(broke)?;
             let done = Reflect::get(&chunk, &"done".into())
@@ -99,6 +105,12 @@ impl<P: FnMut(u64, u64)> Downloader<P> {
                 .map_err(broke)?
                 .unchecked_into();
             let start = out.len();
+            if start as u64 + u64::from(value.length()) > size {
+                return Err(DownloadError::TooLarge {
+                    url: url.to_string(),
+                    limit: size,
+                });
+            }
             out.resize(start + value.length() as usize, 0);
             value.copy_to(&mut out[start..]);
             self.loaded += u64::from(value.length());

@@ -213,7 +213,10 @@ async fn search(
                 c
             }
         };
-        let item = chunk.items[(h.index - chunk.first) as usize].clone();
+        let item = chunk
+            .item(h.index)
+            .map_err(|e| SearchError::Index(errors::index_fault(&e)))?
+            .clone();
         found.push(Found {
             score: h.score,
             item,

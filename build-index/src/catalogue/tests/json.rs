@@ -181,3 +181,39 @@ fn jsonl_missing_keys_are_errors_that_say_key() {
     );
     let _ = s;
 }
+
+#[test]
+fn overlong_ids_are_skipped_and_overlong_titles_prices_and_links_are_shortened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long_id = "x".repeat(200_000);
+    let long_title = "Teapot ".repeat(100);
+    let long_link = format!("https://shop.example/{}", "p".repeat(3000));
+    let lines = [
+        json!({"id": long_id, "image": "a.png"}).to_string(),
+        json!({"id": "ok", "image": "b.png", "title": long_title, "price": "9".repeat(100), "link": long_link})
+            .to_string(),
+    ];
+    let catalogue = read_ok(&write(dir.path(), "c.jsonl", lines.join("\n")));
+    assert_eq!(ids(&catalogue), ["ok"]);
+    let skip = &catalogue.skipped[0];
+    assert!(
+        skip.reason.contains("200000 characters") && skip.reason.contains("256"),
+        "{}",
+        skip.reason
+    );
+    assert!(skip.id.as_deref().is_some_and(|id| id.chars().count() < 50));
+    let ok = row(&catalogue, "ok");
+    assert_eq!(ok.title.chars().count(), 300);
+    assert!(ok.title.ends_with('…'));
+    assert_eq!(ok.price.as_deref().map(|p| p.chars().count()), Some(64));
+    assert_eq!(ok.link, None);
+    let note = &catalogue.shortened[0];
+    assert_eq!((note.row, note.id.as_deref()), (2, Some("ok")));
+    assert!(
+        note.reason.contains("title shortened")
+            && note.reason.contains("price shortened")
+            && note.reason.contains("link dropped"),
+        "{}",
+        note.reason
+    );
+}

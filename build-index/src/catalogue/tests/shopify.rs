@@ -120,6 +120,18 @@ fn export() -> String {
     lines.push(with_image("gift-card", "Gift Card Again", "g2.png"));
     lines.push(with_image("classic-tee", "", "x.png"));
     lines.push(shopify_row(&["no-image", "Poster"]));
+    // A draft, an archived product and one not published to the online store: never indexed.
+    let status = |handle: &str, published: &str, status: &str| {
+        let mut cells = vec![handle, "Secret", "", "", "", "", "", published];
+        cells.resize(25, "");
+        cells.push("s.png");
+        cells.resize(35, "");
+        cells.push(status);
+        shopify_row(&cells)
+    };
+    lines.push(status("next-season", "true", "draft"));
+    lines.push(status("old-stock", "true", "archived"));
+    lines.push(status("staff-only", "FALSE", "active"));
     lines.join("\n") + "\n"
 }
 
@@ -149,13 +161,19 @@ fn shopify_export_works_without_flags() {
     assert_eq!(tee.extra.get("Vendor"), Some(&s("Acme Apparel")));
     assert_eq!(tee.extra.get("Tags"), Some(&s("cotton, summer")));
     assert_eq!(tee.extra.get("Variant SKU"), Some(&s("TEE-S")));
-    assert_eq!(tee.extra.get("Status"), Some(&s("active")));
+    assert_eq!(
+        tee.extra.get("Cost per item"),
+        None,
+        "empty cells are not kept"
+    );
     for role in [
         "Handle",
         "Title",
         "Body (HTML)",
         "Variant Price",
         "Image Src",
+        "Status",
+        "Published",
     ] {
         assert!(
             !tee.extra.contains_key(role),
@@ -180,7 +198,30 @@ fn shopify_export_works_without_flags() {
             (10, "no image (the Image Src column is empty)"),
         ]
     );
-    assert_eq!(catalogue.total, 5);
+    // Unpublished products are left out on purpose, not skipped as errors.
+    let excluded: Vec<(usize, &str)> = catalogue
+        .excluded
+        .iter()
+        .map(|e| (e.row, e.reason.as_str()))
+        .collect();
+    assert_eq!(
+        excluded,
+        [
+            (
+                11,
+                "not active (Status: draft); only active products are indexed"
+            ),
+            (
+                12,
+                "not active (Status: archived); only active products are indexed"
+            ),
+            (
+                13,
+                "not published (Published: FALSE); only published products are indexed"
+            ),
+        ]
+    );
+    assert_eq!(catalogue.total, 8);
 }
 
 #[test]

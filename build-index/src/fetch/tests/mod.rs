@@ -47,6 +47,8 @@ fn quick() -> FetchOptions {
         max_retries: 2,
         connect_timeout: Duration::from_secs(2),
         read_timeout: Duration::from_secs(2),
+        // The test servers listen on 127.0.0.1.
+        allow_private_network: true,
         ..FetchOptions::default()
     }
 }
@@ -89,7 +91,10 @@ fn user_agent_is_sent_as_configured() {
 #[test]
 fn unsupported_urls_fail_without_a_request() {
     let (_dir, f) = fetcher(quick());
-    let err = f.fetch("ftp://example.com/a.jpg").expect_err("ftp");
+    let err = f
+        .fetch("ftp://example.com/a.jpg")
+        .expect_err("ftp")
+        .to_string();
     assert!(
         err.contains("ftp://example.com/a.jpg") && err.contains("unsupported"),
         "{err}"

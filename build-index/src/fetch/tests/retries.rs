@@ -52,7 +52,7 @@ fn not_found_fails_at_once() {
     let server = serve(|_, _| Reply::status(404));
     let (_dir, f) = fetcher(quick());
     let url = server.url_for("/gone.jpg");
-    let err = f.fetch(&url).expect_err("404");
+    let err = f.fetch(&url).expect_err("404").to_string();
     assert_eq!(err, format!("GET {url} failed: HTTP 404 Not Found"));
     assert_eq!(server.hits().len(), 1);
     let stats = f.stats();
@@ -67,7 +67,7 @@ fn exhausted_retries_name_the_attempts_and_the_last_status() {
         ..quick()
     });
     let url = server.url_for("/a.jpg");
-    let err = f.fetch(&url).expect_err("always 500");
+    let err = f.fetch(&url).expect_err("always 500").to_string();
     assert_eq!(
         err,
         format!("GET {url} gave up after 4 attempts: HTTP 500 Internal Server Error")
@@ -80,7 +80,7 @@ fn exhausted_retries_name_the_attempts_and_the_last_status() {
         max_retries: 0,
         ..quick()
     });
-    let err = f.fetch(&url).expect_err("always 500");
+    let err = f.fetch(&url).expect_err("always 500").to_string();
     assert!(
         err.ends_with("gave up after 1 attempt: HTTP 500 Internal Server Error"),
         "{err}"
@@ -97,7 +97,8 @@ fn retry_after_beyond_the_limit_fails_at_once() {
     });
     let err = f
         .fetch(&server.url_for("/a.jpg"))
-        .expect_err("asked to wait an hour");
+        .expect_err("asked to wait an hour")
+        .to_string();
     assert!(
         err.contains("HTTP 503") && err.contains("3600 s") && err.contains("300 s"),
         "{err}"
@@ -118,7 +119,8 @@ fn refused_connections_are_retried() {
     });
     let err = f
         .fetch(&format!("http://127.0.0.1:{port}/a.jpg"))
-        .expect_err("refused");
+        .expect_err("refused")
+        .to_string();
     assert!(err.contains("gave up after 2 attempts"), "{err}");
     assert_eq!(f.stats().retries, 1);
 }

@@ -1,0 +1,138 @@
+//! `--report`: what became of every row (indexed, skipped and why, left out as unpublished,
+//! shortened), which columns were not published, and cache repairs; the notes on stderr say the
+//! same for a maintainer reading the log.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::catalogue::{Catalogue, Skipped};
+
+/// `--report`'s JSON.
+#[derive(Serialize)]
+pub(crate) struct Report {
+    /// Rows counted.
+    pub(crate) rows: usize,
+    /// Rows indexed.
+    pub(crate) indexed: usize,
+    /// Images embedded in this build.
+    pub(crate) embedded: usize,
+    /// Embeddings taken from the cache.
+    pub(crate) reused: usize,
+    /// Rows that cannot be used, with the reason.
+    pub(crate) skipped: Vec<ReportRow>,
+    /// Rows left out on purpose (unpublished products).
+    pub(crate) excluded: Vec<ReportRow>,
+    /// Rows indexed with a field shortened or dropped.
+    pub(crate) shortened: Vec<ReportRow>,
+    /// Catalogue columns that were not published (`--keep-column` publishes one).
+    pub(crate) dropped_columns: Vec<String>,
+    /// Damaged embedding-cache records dropped (their images were embedded again).
+    pub(crate) damaged_cache_records: usize,
+}
+
+/// A row of the report.
+#[derive(Serialize, Clone)]
+pub(crate) struct ReportRow {
+    row: usize,
+    id: Option<String>,
+    reason: String,
+}
+
+impl From<&Skipped> for ReportRow {
+    fn from(s: &Skipped) -> Self {
+        Self {
+            row: s.row,
+            id: s.id.clone(),
+            reason: s.reason.clone(),
+        }
+    }
+}
+
+impl ReportRow {
+    /// The row number.
+    pub(crate) fn row(&self) -> usize {
+        self.row
+    }
+
+    /// A row whose image could not be used.
+    pub(crate) fn new(row: usize, id: &str, reason: String) -> Self {
+        Self {
+            row,
+            id: Some(id.to_string()),
+            reason,
+        }
+    }
+}
+
+/// The columns of the catalogue's rows that the site will not publish: every extra column not
+/// named with `--keep-column`, and the description unless kept.
+pub(crate) fn dropped_columns(cat: &Catalogue, keep: &[String]) -> Vec<String> {
+    let kept = |name: &str| keep.iter().any(|k| k.trim().eq_ignore_ascii_case(name));
+    let mut dropped = BTreeSet::new();
+    for row in &cat.rows {
+        if row.description.is_some() && !kept("description") {
+            dropped.insert("description".to_string());
+        }
+        dropped.extend(row.extra.keys().filter(|k| !kept(k)).cloned());
+    }
+    dropped.into_iter().collect()
+}
+
+impl Report {
+    /// The report's notes, for stderr.
+    pub(crate) fn notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|s| {
+                format!(
+                    "skipped row {} ({}): {}",
+                    s.row,
+                    s.id.as_deref().unwrap_or("no id"),
+                    s.reason
+                )
+            })
+            .collect();
+        if !self.excluded.is_empty() {
+            notes.push(format!(
+                "left out {} unpublished product(s) (drafts, archived or not published), e.g. \
+                 row {}: {}",
+                self.excluded.len(),
+                self.excluded[0].row,
+                self.excluded[0].reason
+            ));
+        }
+        for s in &self.shortened {
+            notes.push(format!(
+                "row {} ({}): {}",
+                s.row,
+                s.id.as_deref().unwrap_or("no id"),
+                s.reason
+            ));
+        }
+        if !self.dropped_columns.is_empty() {
+            notes.push(format!(
+                "not published (only what the page shows is): {}; publish a column with \
+                 --keep-column NAME",
+                self.dropped_columns.join(", ")
+            ));
+        }
+        if self.damaged_cache_records > 0 {
+            notes.push(format!(
+                "{} damaged embedding-cache record(s) were dropped; those images were embedded \
+                 again",
+                self.damaged_cache_records
+            ));
+        }
+        notes
+    }
+
+    /// Writes the report as pretty JSON.
+    pub(crate) fn write(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)?;
+        std::fs::write(path, json).with_context(|| format!("cannot write {}", path.display()))
+    }
+}
