@@ -1,5 +1,6 @@
-//! `build-index verify`: every file the manifest lists exists with its size and SHA-256, so a
-//! deploy (rsync, S3 sync, CDN upload) can be checked before shoppers see it.
+//! `build-index verify`: every file the manifest lists exists with its size and SHA-256, and the
+//! index loads as the page loads it, so a deploy (rsync, S3 sync, CDN upload) can be checked
+//! before shoppers see it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,6 +55,29 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             files.len(),
             args.site.display()
         );
+    }
+    // Matching hashes prove the files arrived as written; loading them as the page does proves
+    // the page can use them.
+    crate::search::load(&args.site).map_err(|e| {
+        eprintln!("bad: the index does not load as the page loads it: {e:#}");
+        anyhow::anyhow!(
+            "{} holds the files its manifest lists, but they do not load; rebuild the index",
+            args.site.display()
+        )
+    })?;
+    for chunk in &manifest.files.metadata {
+        let parsed =
+            vitrine_index::MetadataChunk::from_json(&built::read(&args.site, &chunk.file)?)?;
+        if parsed.first != chunk.first || parsed.items.len() != chunk.count as usize {
+            bail!(
+                "{}: holds items {}..{}, the manifest says {}..{}; rebuild the index",
+                chunk.file.path,
+                parsed.first,
+                parsed.first as usize + parsed.items.len(),
+                chunk.first,
+                chunk.first + chunk.count
+            );
+        }
     }
     println!(
         "ok: {} files match manifest {} (build {})",

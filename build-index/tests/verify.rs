@@ -170,3 +170,27 @@ fn verify_names_a_manifest_edited_after_the_build() {
         run.stderr
     );
 }
+
+#[test]
+fn verify_loads_the_index_as_the_page_does() {
+    let tmp = tempdir();
+    let out = built_site(tmp.path());
+    // Vectors whose header holds a NaN, written with a matching hash and manifest entry (what a
+    // copied or hand-made cache once published): every hash matches, but the page cannot load it.
+    let mut manifest = SiteDir::open(&out).manifest;
+    let mut bytes = std::fs::read(out.join(&manifest.files.vectors.path)).expect("vectors");
+    bytes[16..20].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::remove_file(out.join(&manifest.files.vectors.path)).expect("remove");
+    let file = vitrine_index::FileRef::for_content("vectors", "bin", &bytes);
+    std::fs::write(out.join(&file.path), &bytes).expect("write");
+    manifest.files.vectors = file;
+    manifest.seal();
+    std::fs::write(out.join("manifest.json"), manifest.to_json()).expect("manifest");
+    let run = verify(&out);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("does not load") && run.stderr.contains("not finite"),
+        "{}",
+        run.stderr
+    );
+}

@@ -51,6 +51,11 @@ impl Vectors {
                 "embeddings must be non-empty and of one length".into(),
             ));
         }
+        if embeddings.iter().flatten().any(|x| !x.is_finite()) {
+            return Err(Error::Format(
+                "an embedding has NaN or infinite values".into(),
+            ));
+        }
         let unit: Vec<Vec<f32>> = embeddings.iter().map(|e| normalize(e)).collect();
         let n = unit.len() as f64;
         let mean: Vec<f32> = (0..dim)
