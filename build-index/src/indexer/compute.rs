@@ -6,8 +6,16 @@ use anyhow::{Result, bail};
 use vitrine_clip::Checkpoint;
 use vitrine_index::{ModelInfo, Recall, Vectors};
 
+use super::encoder::{self, EncoderChoice, Exported, Gate};
 use super::facets::{self, Classified, FacetSpec};
 use super::recall;
+
+/// Everyday shopping queries: with the facet prompts and catalogue titles, what the text
+/// encoder's quality gate measures.
+const EVERYDAY_QUERIES: &str = include_str!("../../data/everyday-queries.txt");
+
+/// At most this many catalogue titles join the gate's prompts.
+const GATE_TITLES: usize = 1000;
 
 /// Prompts that, with the facet prompts, stand for text queries in the recall check.
 const RECALL_PROMPTS: [&str; 8] = [
@@ -29,6 +37,12 @@ pub(crate) struct ComputeOptions<'a> {
     pub(crate) min_recall: f64,
     /// The checkpoint's fingerprint (hex), recorded in the manifest.
     pub(crate) fingerprint: &'a str,
+    /// `--text-encoder`.
+    pub(crate) encoder: EncoderChoice,
+    /// The text encoder's quality gate.
+    pub(crate) gate: Gate,
+    /// The indexed rows' titles (the gate measures up to 1,000 of them, spread evenly).
+    pub(crate) titles: &'a [String],
 }
 
 /// The computed parts of a site, all checked.
@@ -41,6 +55,8 @@ pub(crate) struct Computed {
     pub(crate) vectors: Vectors,
     /// Recall@10 of the int8 ranking against exact f32, at or above the threshold.
     pub(crate) recall: Recall,
+    /// The page's text encoder, past its gate.
+    pub(crate) encoder: Exported,
 }
 
 /// Classifies facets, quantizes `embeddings` and checks the recall of the result; fails (nothing
@@ -83,6 +99,29 @@ pub(crate) fn compute(
             options.min_recall
         );
     }
+    let step = options.titles.len().div_ceil(GATE_TITLES).max(1);
+    let gate_prompts: Vec<String> = facet_prompts
+        .iter()
+        .flatten()
+        .cloned()
+        .chain(
+            EVERYDAY_QUERIES
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        )
+        .chain(options.titles.iter().step_by(step).cloned())
+        .collect();
+    let encoder = encoder::export(
+        ckpt,
+        &tokenizer,
+        &text,
+        options.encoder,
+        &gate_prompts,
+        &vectors,
+        options.gate,
+    )?;
     let model = ModelInfo {
         id: ckpt.name(),
         fingerprint: options.fingerprint[..16].to_string(),
@@ -95,5 +134,6 @@ pub(crate) fn compute(
         facets,
         vectors,
         recall,
+        encoder,
     })
 }

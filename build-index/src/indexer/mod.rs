@@ -6,6 +6,7 @@
 mod budget;
 mod cache;
 mod compute;
+mod encoder;
 mod facets;
 mod pipeline;
 mod progress;
@@ -88,6 +89,17 @@ pub(crate) struct Args {
     /// Longest side of thumbnails in pixels.
     #[arg(long, default_value_t = 256, value_name = "PIXELS")]
     thumb_size: u32,
+    /// The page's text encoder: `auto` ships the smallest layout that passes the quality gate
+    /// (q8e4 ≈ 54 MB, q8e8 ≈ 65 MB, f16 ≈ 127 MB at ViT-B/32 size); a layout named here that
+    /// misses the gate fails the build (status 1).
+    #[arg(long, value_enum, default_value = "auto")]
+    text_encoder: encoder::EncoderChoice,
+    /// The text encoder's gate: mean cosine of its query vectors to the f32 checkpoint's.
+    #[arg(long, default_value_t = 0.99, value_name = "FRACTION")]
+    min_encoder_cosine: f64,
+    /// The text encoder's gate: recall@10 of its rankings against the f32 query's.
+    #[arg(long, default_value_t = 0.95, value_name = "FRACTION")]
+    min_encoder_recall: f64,
     /// Fail (status 1, nothing written) if recall@10 of the int8 index is below this.
     #[arg(long, default_value_t = 0.99, value_name = "FRACTION")]
     min_recall: f64,
@@ -284,12 +296,23 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     // The report describes the rows, so it is written even if a check below stops the build.
     write_report(&report)?;
     let embeddings: Vec<Vec<f32>> = indexed.iter().map(|(_, e, _)| e.clone()).collect();
+    let titles: Vec<String> = indexed
+        .iter()
+        .map(|(row, _, _)| row.title.clone())
+        .collect();
     let options = compute::ComputeOptions {
         specs: &specs,
         min_recall: args.min_recall,
         fingerprint: &fingerprint,
+        encoder: args.text_encoder,
+        gate: encoder::Gate {
+            min_mean_cosine: args.min_encoder_cosine,
+            min_recall: args.min_encoder_recall,
+        },
+        titles: &titles,
     };
     let computed = compute::compute(&ckpt, &embeddings, &options)?;
+    note(&computed.encoder.note);
     let recall = computed.recall.value;
     let catalogue_name = args
         .catalogue
@@ -339,8 +362,10 @@ fn check_ranges(args: &Args) -> Result<()> {
             "--batch-size must be 1 to 256",
         ),
         (
-            (0.0..=1.0).contains(&args.min_recall),
-            "--min-recall must be within 0..1",
+            (0.0..=1.0).contains(&args.min_recall)
+                && (0.0..=1.0).contains(&args.min_encoder_cosine)
+                && (0.0..=1.0).contains(&args.min_encoder_recall),
+            "--min-recall, --min-encoder-cosine and --min-encoder-recall must be within 0..1",
         ),
         (
             args.delay >= 0.0 && args.delay < 3600.0,

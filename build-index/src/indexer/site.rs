@@ -39,6 +39,7 @@ pub(crate) fn write(
         facets: facet_results,
         vectors,
         recall,
+        encoder: exported,
     } = computed;
     let staging = Staging::new(options.out)?;
     let mut thumbnails: BTreeMap<String, FileRef> = BTreeMap::new();
@@ -112,7 +113,7 @@ pub(crate) fn write(
     };
     let encoder = EncoderFiles {
         config: put("encoder/config", "json", &read("config.json")?)?,
-        weights: put("encoder/text", "safetensors", &ckpt.export_text_encoder()?)?,
+        weights: put("encoder/text", exported.ext, &exported.bytes)?,
         tokenizer: put("encoder/tokenizer", "json", &read("tokenizer.json")?)?,
     };
 
@@ -126,6 +127,7 @@ pub(crate) fn write(
             bytes_per_vector: vectors.dim() as u32,
         },
         model,
+        encoder: exported.info,
         recall,
         facets: facet_results.into_iter().map(|(f, _)| f).collect(),
         info: options.info,

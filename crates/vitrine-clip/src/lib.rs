@@ -6,6 +6,7 @@ mod config;
 mod decode;
 mod fast;
 mod preprocess;
+pub mod quant;
 mod resample;
 mod shapes;
 pub mod synthetic;
@@ -26,6 +27,9 @@ pub use config::{
 };
 pub use decode::{DEFAULT_MAX_PIXELS, Probe, decode_image, probe};
 pub use preprocess::{PREPROCESS_VERSION, Preprocessor, to_rgb};
+pub use quant::QuantTextEncoder;
+#[cfg(not(target_arch = "wasm32"))]
+pub use quant::export::{EmbeddingBits, QuantLayout};
 pub use resample::resize_rgb8;
 pub use shapes::tensor_shapes;
 pub use text::TextEncoder;

@@ -139,7 +139,7 @@ impl TextEncoder {
             // the pooled position, which is computed from the unpadded ids.
             flat.extend_from_slice(ids);
             flat.resize((row + 1) * len, ids[ids.len() - 1]);
-            pooled_at.push((row * len + self.pool_index(ids)) as u32);
+            pooled_at.push((row * len + pool_index(&self.config, ids)) as u32);
         }
         let ids = Tensor::from_vec(flat, (batch.len(), len), &self.device)?;
         let hidden = self.transformer.forward(&ids)?;
@@ -150,19 +150,19 @@ impl TextEncoder {
         let features = self.projection.forward(&pooled)?;
         Ok(features.to_vec2()?)
     }
+}
 
-    /// The position whose hidden state is the text's summary, as `CLIPTextTransformer` picks it:
-    /// the (first) largest id when `eos_token_id` is the legacy 2, else the first `eos_token_id`.
-    fn pool_index(&self, ids: &[u32]) -> usize {
-        let eos = self.config.eos_token_id;
-        if eos == 2 {
-            let max = ids.iter().copied().max().unwrap_or(0);
-            ids.iter().position(|&id| id == max).unwrap_or(0)
-        } else {
-            ids.iter()
-                .position(|&id| id == eos)
-                .unwrap_or(ids.len() - 1)
-        }
+/// The position whose hidden state is the text's summary, as `CLIPTextTransformer` picks it:
+/// the (first) largest id when `eos_token_id` is the legacy 2, else the first `eos_token_id`.
+pub(crate) fn pool_index(config: &TextConfig, ids: &[u32]) -> usize {
+    let eos = config.eos_token_id;
+    if eos == 2 {
+        let max = ids.iter().copied().max().unwrap_or(0);
+        ids.iter().position(|&id| id == max).unwrap_or(0)
+    } else {
+        ids.iter()
+            .position(|&id| id == eos)
+            .unwrap_or(ids.len() - 1)
     }
 }
 

@@ -122,7 +122,8 @@ pub struct Chunk {
 pub struct EncoderFiles<T = FileRef> {
     /// The checkpoint's `config.json`.
     pub config: T,
-    /// Text tower, `text_projection` and `logit_scale` as f16 safetensors.
+    /// Text tower, `text_projection` and `logit_scale`: f16 safetensors or the quantized file
+    /// (see the manifest's `encoder`).
     pub weights: T,
     /// `tokenizer.json`.
     pub tokenizer: T,

@@ -5,6 +5,7 @@
 mod files;
 mod manifest;
 mod metadata;
+pub mod qtensors;
 mod rank;
 mod vectors;
 
@@ -13,7 +14,8 @@ pub use files::{
     SearchFiles, hashed_name, hex, name_hash, sha256_hex,
 };
 pub use manifest::{
-    FORMAT, FORMAT_VERSION, Facet, MANIFEST, MAX_ITEMS, Manifest, ModelInfo, Quantization, Recall,
+    EncoderFormat, EncoderInfo, EncoderQuality, FORMAT, FORMAT_VERSION, Facet, MANIFEST, MAX_ITEMS,
+    Manifest, ModelInfo, Quantization, Recall,
 };
 pub use metadata::{CHUNK_SIZE, FacetValue, Item, ItemTable, MetadataChunk, safe_link};
 pub use rank::{Hit, ScanQuery};

@@ -57,6 +57,45 @@ pub struct Recall {
     pub threshold: f64,
 }
 
+/// How the page's text encoder file is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncoderFormat {
+    /// The text tower as f16 safetensors, computed in f32 (candle).
+    F16,
+    /// The quantized encoder file (`qtensors`), computed with integer kernels.
+    Quantized,
+}
+
+/// How close the exported text encoder, run as the page runs it, comes to the f32 checkpoint
+/// on this build's prompts (facet prompts, everyday shopping queries, catalogue titles).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderQuality {
+    /// Prompts measured.
+    pub prompts: u32,
+    /// Mean cosine between the exported and the f32 query vectors.
+    pub mean_cosine: f64,
+    /// The lowest cosine.
+    pub min_cosine: f64,
+    /// Mean overlap of the top 10 items of this catalogue ranked by each query vector.
+    pub recall_at_10: f64,
+    /// The gate: the smallest layout at or above these is shipped.
+    pub min_mean_cosine: f64,
+    /// The gate's recall threshold.
+    pub min_recall: f64,
+}
+
+/// The page's text encoder: its format, layout and measured quality.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EncoderInfo {
+    /// The file's format.
+    pub format: EncoderFormat,
+    /// The layout: `f16`, or a quantized one such as `q8e4a7`.
+    pub layout: String,
+    /// Measured against the f32 checkpoint.
+    pub quality: EncoderQuality,
+}
+
 /// A zero-shot facet: each item was given its most probable label.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Facet {
@@ -81,6 +120,8 @@ pub struct Manifest {
     pub build_id: String,
     /// The embedding model.
     pub model: ModelInfo,
+    /// The page's text encoder.
+    pub encoder: EncoderInfo,
     /// Number of items.
     pub count: u32,
     /// Vector storage.

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use vitrine_index::{
-    Chunk, EncoderFiles, FORMAT, FORMAT_VERSION, Facet, FacetValue, FileRef, Files, Item,
-    ItemTable, Manifest, MetadataChunk, ModelInfo, QUANTIZATION, Quantization, Recall, Vectors,
+    Chunk, EncoderFiles, EncoderFormat, EncoderInfo, EncoderQuality, FORMAT, FORMAT_VERSION, Facet,
+    FacetValue, FileRef, Files, Item, ItemTable, Manifest, MetadataChunk, ModelInfo, QUANTIZATION,
+    Quantization, Recall, Vectors,
 };
 
 fn golden(name: &str, bytes: &[u8]) {
@@ -89,6 +90,18 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
             max_tokens: 77,
             logit_scale: 100.0,
         },
+        encoder: EncoderInfo {
+            format: EncoderFormat::Quantized,
+            layout: "q8e4a7".into(),
+            quality: EncoderQuality {
+                prompts: 1208,
+                mean_cosine: 0.9991,
+                min_cosine: 0.9952,
+                recall_at_10: 0.982,
+                min_mean_cosine: 0.99,
+                min_recall: 0.95,
+            },
+        },
         count: 3,
         quantization: Quantization {
             kind: QUANTIZATION.into(),
@@ -118,7 +131,7 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
             }],
             encoder: EncoderFiles {
                 config: FileRef::for_content("encoder/config", "json", b"{}"),
-                weights: FileRef::for_content("encoder/text", "safetensors", b"w"),
+                weights: FileRef::for_content("encoder/text", "vtq", b"w"),
                 tokenizer: FileRef::for_content("encoder/tokenizer", "json", b"t"),
             },
             thumbnails: vec![FileRef::for_content("thumbs/thumb", "jpg", b"jpeg")],

@@ -7,8 +7,38 @@ mod arithmetic;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use vitrine_clip::{ClipTokenizer, TextEncoder};
-use vitrine_index::{Hit, ItemTable, Manifest, SearchFiles, Vectors};
+use vitrine_clip::{ClipTokenizer, QuantTextEncoder, TextEncoder};
+use vitrine_index::{EncoderFormat, Hit, ItemTable, Manifest, SearchFiles, Vectors};
+
+/// The text tower a site ships: quantized (integer kernels) or f16 (candle, in f32).
+#[derive(Debug)]
+enum TextModel {
+    F16(TextEncoder),
+    Quantized(Box<QuantTextEncoder>),
+}
+
+impl TextModel {
+    fn encode(&self, ids: &[u32]) -> vitrine_clip::Result<Vec<f32>> {
+        match self {
+            Self::F16(e) => e.encode(ids),
+            Self::Quantized(e) => e.encode(ids),
+        }
+    }
+
+    fn dim(&self) -> usize {
+        match self {
+            Self::F16(e) => e.dim(),
+            Self::Quantized(e) => e.dim(),
+        }
+    }
+
+    fn max_len(&self) -> usize {
+        match self {
+            Self::F16(e) => e.max_len(),
+            Self::Quantized(e) => e.max_len(),
+        }
+    }
+}
 
 /// Everything that can go wrong loading or searching a site.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +67,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug)]
 pub struct Engine {
     manifest: Manifest,
-    encoder: TextEncoder,
+    encoder: TextModel,
     tokenizer: ClipTokenizer,
     vectors: Vectors,
     items: ItemTable,
@@ -65,12 +95,22 @@ impl Engine {
                 vitrine_index::QUANTIZATION
             )));
         }
-        let e = &files.encoder;
-        let encoder = TextEncoder::from_bytes(&e.config, &e.weights)?;
+        let SearchFiles {
+            encoder: e,
+            vectors,
+            items,
+        } = files;
+        // The weights move into the model: a quantized encoder is used where it was downloaded.
+        let encoder = match manifest.encoder.format {
+            EncoderFormat::F16 => TextModel::F16(TextEncoder::from_bytes(&e.config, &e.weights)?),
+            EncoderFormat::Quantized => TextModel::Quantized(Box::new(
+                QuantTextEncoder::from_bytes(&e.config, e.weights)?,
+            )),
+        };
         let tokenizer = ClipTokenizer::from_bytes(&e.tokenizer, encoder.max_len())?;
-        let vectors = Vectors::from_bytes(&files.vectors)?;
+        let vectors = Vectors::from_bytes(&vectors)?;
         let count = manifest.count as usize;
-        let items = ItemTable::from_json(&files.items, count)?;
+        let items = ItemTable::from_json(&items, count)?;
         if vectors.len() != count || vectors.dim() != encoder.dim() {
             return Err(Error::Mismatch(format!(
                 "the vectors hold {} items of width {}, the manifest says {count} and the encoder \
