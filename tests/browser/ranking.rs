@@ -1,5 +1,7 @@
 //! The page ranks exactly as `build-index search` does on the same files: text queries (with
-//! query arithmetic), "more like this" and facet filters.
+//! query arithmetic) with the quantized encoder in both worker builds (relaxed SIMD, which this
+//! Chromium validates, and the `simd128` one a browser without it runs) and with the f16 one,
+//! "more like this" and facet filters.
 
 use anyhow::{Result, ensure};
 use vitrine_testkit::encode;
@@ -19,6 +21,42 @@ fn text_query_top10_equals_cli_search() -> Result<()> {
         wait_ready(&browser)?;
         wait_top(&browser, &format!("?q={query}"), &expected)?;
     }
+    Ok(())
+}
+
+#[test]
+fn both_worker_builds_and_the_f16_encoder_rank_as_the_cli() -> Result<()> {
+    let mut site = WebSite::build(&Catalogue::standard()?, &[])?;
+    let server = site.serve()?;
+    let browser = Browser::start()?;
+    let query = "a cat + red apple";
+    let expected = site.cli_search(&["--text", query, "-k", "10"])?;
+    let engine = |b: &Browser| -> Result<String> {
+        Ok(b.find("[data-testid=status]")?
+            .attr("data-engine")?
+            .unwrap_or_default())
+    };
+    for (forced, want) in [("", "relaxed"), ("&engine=simd128", "simd128")] {
+        let url = site.page_url(&server, &format!("?q={}{forced}", encode(query)));
+        browser.goto(&url)?;
+        wait_ready(&browser)?;
+        wait_top(&browser, &format!("{query} ({want})"), &expected)?;
+        let shown = engine(&browser)?;
+        ensure!(
+            shown.starts_with("q8") && shown.ends_with(want),
+            "the page runs {shown:?}, expected a quantized encoder on {want}"
+        );
+    }
+    site.rebuild(&Catalogue::standard()?, &["--text-encoder", "f16"])?;
+    let expected = site.cli_search(&["--text", query, "-k", "10"])?;
+    browser.goto(&site.page_url(&server, &format!("?q={}", encode(query))))?;
+    wait_ready(&browser)?;
+    wait_top(&browser, &format!("{query} (f16)"), &expected)?;
+    ensure!(
+        engine(&browser)? == "f16",
+        "the page runs {:?}",
+        engine(&browser)?
+    );
     Ok(())
 }
 

@@ -9,23 +9,95 @@ use vitrine_index::{HASHED_NAME_PATTERN, MANIFEST, name_hash};
 /// The index's folder beside the page (`build-index build --out dist/search`).
 pub const INDEX_DIR: &str = "search/";
 
-/// The worker's boot script: loads [`WORKER_GLUE`], then [`WORKER_WASM`].
+/// The worker's boot script: loads a [`WorkerBuild`]'s glue, then its WebAssembly.
 pub const WORKER_BOOT: &str = "worker-boot.js";
-/// The worker's wasm-bindgen glue (Trunk names worker files without a hash).
-pub const WORKER_GLUE: &str = "vitrine-worker.js";
-/// The worker's WebAssembly.
-pub const WORKER_WASM: &str = "vitrine-worker_bg.wasm";
+
+/// The search worker's two builds (Trunk names worker files without a hash).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerBuild {
+    /// WebAssembly SIMD (`simd128`): every browser with wasm SIMD, Safari included.
+    Simd128,
+    /// `simd128` plus relaxed SIMD: faster integer products (Chrome/Edge ≥ 114, Firefox ≥ 146).
+    Relaxed,
+}
+
+impl WorkerBuild {
+    /// Both builds.
+    pub const ALL: [Self; 2] = [Self::Simd128, Self::Relaxed];
+
+    /// The wasm-bindgen glue.
+    pub fn glue(self) -> &'static str {
+        match self {
+            Self::Simd128 => "vitrine-worker.js",
+            Self::Relaxed => "vitrine-worker-relaxed.js",
+        }
+    }
+
+    /// The WebAssembly.
+    pub fn wasm(self) -> &'static str {
+        match self {
+            Self::Simd128 => "vitrine-worker_bg.wasm",
+            Self::Relaxed => "vitrine-worker-relaxed_bg.wasm",
+        }
+    }
+
+    /// Its name, as `?engine=` and the status line give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Simd128 => "simd128",
+            Self::Relaxed => "relaxed",
+        }
+    }
+
+    /// The build named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// A minimal module whose one function uses `i32x4.relaxed_dot_i8x16_i7x16_add_s`: where
+/// `WebAssembly.validate` accepts it, the relaxed build runs.
+pub const RELAXED_SIMD_PROBE: [u8; 82] = {
+    let mut m = [0u8; 82];
+    let head: [u8; 25] = [
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+        0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
+        0x03, 0x02, 0x01, 0x00, // functions: one of type 0
+        0x0a, 0x3d, 0x01, 0x3b, 0x00, // code: one body of 59 bytes, no locals
+        0xfd, // v128.const …
+    ];
+    let mut i = 0;
+    while i < head.len() {
+        m[i] = head[i];
+        i += 1;
+    }
+    // Three `v128.const 0` (0xfd 0x0c + 16 zero bytes): the first prefix is in `head`.
+    m[25] = 0x0c;
+    m[42] = 0xfd;
+    m[43] = 0x0c;
+    m[60] = 0xfd;
+    m[61] = 0x0c;
+    // i32x4.relaxed_dot_i8x16_i7x16_add_s (0xfd 0x113), end.
+    m[78] = 0xfd;
+    m[79] = 0x93;
+    m[80] = 0x02;
+    m[81] = 0x0b;
+    m
+};
 
 /// The app shell's files whose names never change: hosts must serve them (and the index's
 /// manifest) with `Cache-Control: no-cache`, so a redeploy is seen at once. Every other file is
 /// named by its content and may be cached for ever.
-pub const SHELL_FILES: [&str; 6] = [
+pub const SHELL_FILES: [&str; 8] = [
     "index.html",
     "boot.js",
     "sw.js",
     WORKER_BOOT,
-    WORKER_GLUE,
-    WORKER_WASM,
+    "vitrine-worker.js",
+    "vitrine-worker_bg.wasm",
+    "vitrine-worker-relaxed.js",
+    "vitrine-worker-relaxed_bg.wasm",
 ];
 
 /// Whether a file of the deployed site (a path relative to the page's folder, `/`-separated)
@@ -118,13 +190,23 @@ mod tests {
             "search/manifest.json",
             "index.html",
             "sw.js",
-            WORKER_GLUE,
-            WORKER_WASM,
+            "vitrine-worker_bg.wasm",
             "search/vectors.bin",
             "other/x-0123456789abcdef.js",
         ] {
             assert!(!is_content_addressed(fixed), "{fixed}");
         }
+    }
+
+    #[test]
+    fn every_worker_build_is_a_shell_file() {
+        for b in WorkerBuild::ALL {
+            assert!(SHELL_FILES.contains(&b.glue()) && SHELL_FILES.contains(&b.wasm()));
+            assert_eq!(WorkerBuild::from_name(b.name()), Some(b));
+        }
+        // The probe is a whole module: 8 header bytes, then sections whose sizes add up.
+        assert_eq!(RELAXED_SIMD_PROBE[..4], *b"\0asm");
+        assert_eq!(RELAXED_SIMD_PROBE.len(), 8 + 7 + 4 + 2 + 0x3d);
     }
 
     #[test]

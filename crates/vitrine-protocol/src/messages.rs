@@ -61,6 +61,9 @@ pub struct SiteInfo {
     pub facets: Vec<Facet>,
     /// The index's files to keep for offline use (relative to the index folder).
     pub offline: OfflineFiles,
+    /// How queries are encoded: the encoder's layout and the kernel running it (e.g.
+    /// `q8e4a7 relaxed`, `f16`).
+    pub engine: String,
 }
 
 /// Worker → page.

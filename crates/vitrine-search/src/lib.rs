@@ -25,6 +25,21 @@ impl TextModel {
         }
     }
 
+    /// The layout and the kernel, for the page's status line.
+    fn describe(&self) -> String {
+        match self {
+            Self::F16(_) => "f16".into(),
+            Self::Quantized(e) => {
+                let kernel = match e.kernel() {
+                    vitrine_clip::quant::kernels::Kernel::Portable => "portable",
+                    vitrine_clip::quant::kernels::Kernel::Simd128 => "simd128",
+                    vitrine_clip::quant::kernels::Kernel::Relaxed => "relaxed",
+                };
+                format!("{} {kernel}", e.layout())
+            }
+        }
+    }
+
     fn dim(&self) -> usize {
         match self {
             Self::F16(e) => e.dim(),
@@ -133,6 +148,11 @@ impl Engine {
     /// The manifest this engine was loaded from.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+
+    /// How queries are encoded: the encoder's layout and kernel (`q8e4a7 relaxed`, `f16`).
+    pub fn engine(&self) -> String {
+        self.encoder.describe()
     }
 
     /// Ids in catalogue order, and facet labels.

@@ -9,8 +9,8 @@ use futures::channel::oneshot;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use vitrine_protocol::{
-    Found, LoadError, Request, Response, SearchError, SearchQuery, SiteInfo, WORKER_BOOT,
-    WORKER_GLUE, WORKER_WASM,
+    Found, LoadError, RELAXED_SIMD_PROBE, Request, Response, SearchError, SearchQuery, SiteInfo,
+    WORKER_BOOT, WorkerBuild,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -70,6 +70,23 @@ pub struct Bridge {
     pub info: RwSignal<Option<SiteInfo>>,
 }
 
+/// The worker build to run: the relaxed-SIMD one where the browser validates relaxed SIMD, the
+/// `simd128` one elsewhere; `?engine=simd128|relaxed` forces one (diagnostics, tests).
+fn worker_build() -> WorkerBuild {
+    let forced = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .and_then(|s| web_sys::UrlSearchParams::new_with_str(&s).ok())
+        .and_then(|p| p.get("engine"))
+        .and_then(|name| WorkerBuild::from_name(&name));
+    forced.unwrap_or_else(|| {
+        let probe = js_sys::Uint8Array::from(&RELAXED_SIMD_PROBE[..]);
+        match js_sys::WebAssembly::validate(&probe) {
+            Ok(true) => WorkerBuild::Relaxed,
+            _ => WorkerBuild::Simd128,
+        }
+    })
+}
+
 fn post(worker: Option<&Worker>, request: &Request) {
     if let (Some(worker), Ok(json)) = (worker, serde_json::to_string(request)) {
         let _ = worker.post_message(&JsValue::from_str(&json));
@@ -87,9 +104,12 @@ impl Bridge {
         let info = RwSignal::new(None);
         // A classic worker: Trunk builds workers for wasm-bindgen's `no-modules` target. Its boot
         // script learns the names of the files to load from the worker's name.
+        let build = worker_build();
         let options = WorkerOptions::new();
         options.set_name(&format!(
-            r#"{{"glue":"./{WORKER_GLUE}","wasm":"./{WORKER_WASM}"}}"#
+            r#"{{"glue":"./{}","wasm":"./{}"}}"#,
+            build.glue(),
+            build.wasm()
         ));
         let worker = match Worker::new_with_options(&format!("./{WORKER_BOOT}"), &options) {
             Ok(w) => w,

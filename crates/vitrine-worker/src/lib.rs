@@ -90,6 +90,7 @@ async fn load(state: Rc<RefCell<State>>, base: String) {
                 model: m.model.id.clone(),
                 facets: m.facets.clone(),
                 offline: m.files.offline(),
+                engine: engine.engine(),
             };
             let mut s = state.borrow_mut();
             s.base = base;

@@ -1,9 +1,10 @@
 //! Integer matrix products for the quantized text tower: `acc[t][o] = Σ_i x[t][i] · w[o][i]` over
 //! int8 rows, exact in i32, so every build gives the same numbers: the portable loop (native,
 //! vectorised by the compiler), wasm `simd128` (`i32x4.dot_i16x8_s` on values widened to 16 bits)
-//! and wasm relaxed SIMD (`i32x4.relaxed_dot_i8x16_i7x16_add_s`, 16 products an instruction; only
-//! for 7-bit activations, where its result is defined to be exact). Rows are padded to 16 bytes
-//! with zeros, so no loop has a tail.
+//! and wasm relaxed SIMD (`i32x4.relaxed_dot_i8x16_i7x16_add_s`, 16 products an instruction). The
+//! relaxed instruction is defined exactly only when its second operand's top bit is clear
+//! (0..=127), so it takes 7-bit activations shifted by +64 and subtracts `64 · Σ w` per output
+//! (`row_sums`). Rows are padded to 16 bytes with zeros, so no loop has a tail.
 
 /// The integer kernel a build can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,24 +30,37 @@ impl Kernel {
     }
 }
 
+/// `Σ_i w[o][i]` of each weight row: what the relaxed kernel subtracts after shifting the
+/// activations.
+pub fn row_sums(w: &[u8], stride: usize) -> Vec<i32> {
+    w.chunks_exact(stride)
+        .map(|r| r.iter().map(|&b| i32::from(b as i8)).sum())
+        .collect()
+}
+
 /// `acc[t * outs + o] = Σ_i x[t][i] · w[o][i]` for `rows` activation rows and `outs` weight
-/// rows, each `stride` bytes (a multiple of 16) of two's-complement int8.
+/// rows, each `stride` bytes (a multiple of 16) of two's-complement int8; `sums` are the
+/// weights' [`row_sums`].
+#[allow(clippy::too_many_arguments)]
 pub fn dots(
     kernel: Kernel,
     x: &[u8],
     rows: usize,
     w: &[u8],
+    sums: &[i32],
     outs: usize,
     stride: usize,
     acc: &mut [i32],
 ) {
     debug_assert!(stride.is_multiple_of(16));
     debug_assert!(x.len() >= rows * stride && w.len() >= outs * stride && acc.len() >= rows * outs);
+    debug_assert!(sums.len() >= outs);
+    let _ = sums;
     match kernel {
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         Kernel::Simd128 => simd128::dots(x, rows, w, outs, stride, acc),
         #[cfg(all(target_arch = "wasm32", feature = "relaxed-simd"))]
-        Kernel::Relaxed => relaxed::dots(x, rows, w, outs, stride, acc),
+        Kernel::Relaxed => relaxed::dots(x, rows, w, sums, outs, stride, acc),
         _ => native(x, rows, w, outs, stride, acc),
     }
 }
@@ -205,7 +219,7 @@ mod relaxed {
         unsafe { v128_load(bytes.as_ptr().add(at) as *const v128) }
     }
 
-    /// `acc + dot(w, x)` where `x` holds 7-bit values, so the relaxed instruction is exact.
+    /// `acc + dot(w, x)` where `x` holds values in 0..=127, so the relaxed instruction is exact.
     #[inline]
     #[target_feature(enable = "relaxed-simd")]
     fn dot(w: v128, x: v128, acc: v128) -> v128 {
@@ -216,13 +230,25 @@ mod relaxed {
         x: &[u8],
         rows: usize,
         w: &[u8],
+        sums: &[i32],
         outs: usize,
         stride: usize,
         acc: &mut [i32],
     ) {
+        // 7-bit activations (-63..=63) shifted into 1..=127, the range where the relaxed
+        // instruction is exact on every engine; padding becomes 64 against zero weights.
+        let shifted: Vec<u8> = x[..rows * stride]
+            .iter()
+            .map(|b| b.wrapping_add(64))
+            .collect();
         // Safe to call: a wasm module using features the browser lacks does not even compile,
         // and the page loads this build only where `WebAssembly.validate` accepts it.
-        dots_relaxed(x, rows, w, outs, stride, acc)
+        dots_relaxed(&shifted, rows, w, outs, stride, acc);
+        for row in acc[..rows * outs].chunks_exact_mut(outs) {
+            for (a, s) in row.iter_mut().zip(sums) {
+                *a -= 64 * s;
+            }
+        }
     }
 
     #[target_feature(enable = "relaxed-simd")]
@@ -316,7 +342,8 @@ mod tests {
                 portable(&x, rows_n, &w, outs, stride, &mut want);
                 let kernel = Kernel::best(bits);
                 let mut got = vec![0; rows_n * outs];
-                dots(kernel, &x, rows_n, &w, outs, stride, &mut got);
+                let sums = row_sums(&w, stride);
+                dots(kernel, &x, rows_n, &w, &sums, outs, stride, &mut got);
                 assert_eq!(got, want, "{kernel:?}, {rows_n}x{outs}x{cols}, {bits} bits");
             }
         }

@@ -26,6 +26,7 @@ pub(crate) enum Mat {
     Q8 {
         w: Range<usize>,
         scales: Vec<f32>,
+        sums: Vec<i32>,
         skip: Vec<u32>,
         skip_w: Vec<f32>,
     },
@@ -154,6 +155,7 @@ impl Source for FileSource<'_> {
                 Mat::Q8 {
                     w: self.range(t.q8_bytes()),
                     scales: (0..out).map(|r| t.q8_scale(r)).collect(),
+                    sums: kernels::row_sums(t.q8_bytes(), stride(cols)),
                     skip,
                     skip_w,
                 }
@@ -429,6 +431,7 @@ impl QuantTextEncoder {
             Mat::Q8 {
                 w,
                 scales,
+                sums,
                 skip,
                 skip_w,
             } => {
@@ -441,6 +444,7 @@ impl QuantTextEncoder {
                     &s.q,
                     rows,
                     &self.bytes[w.clone()],
+                    sums,
                     l.out,
                     st,
                     &mut s.acc,

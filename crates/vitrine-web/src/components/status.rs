@@ -45,8 +45,9 @@ pub fn StatusBar(
         }
         .into_any(),
     };
+    let engine = move || info.get().map(|i| i.engine).unwrap_or_default();
     view! {
-        <div class="status" data-testid="status" data-state=state aria-live="polite">
+        <div class="status" data-testid="status" data-state=state data-engine=engine aria-live="polite">
             {body}
         </div>
     }
