@@ -1,9 +1,10 @@
-//! The browser benchmark page (`bench/index.html`, driven by `vitrine-bench-browser`): loads the
-//! exported text encoder from `data/`, times the first load, the warm encode of a 12-token query
-//! (median of 20) and the int8 scan over 10k and 100k synthetic vectors, and writes the figures
-//! as JSON into `#result` for the driver to read.
+//! The browser benchmark page (`bench/index.html`, and `bench/relaxed.html` built with relaxed
+//! SIMD; driven by `vitrine-bench-browser`): loads the exported text encoders from `data/` (the
+//! quantized one, then f16), times each one's first load and the warm encode of a 12-token query
+//! (median of 20), the wasm memory each load takes, and the int8 scan over 10k and 100k
+//! synthetic vectors, and writes the figures as JSON into `#result` for the driver to read.
 
-use vitrine_clip::{ClipTokenizer, TextEncoder};
+use vitrine_clip::{ClipTokenizer, QuantTextEncoder, TextEncoder};
 use vitrine_index::Vectors;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -54,29 +55,102 @@ fn synthetic(n: usize, dim: usize) -> Vec<Vec<f32>> {
         .collect()
 }
 
-async fn run() -> Result<serde_json::Value, String> {
+/// Bytes of the page's wasm memory (it only grows: after a load it holds that load's peak).
+fn wasm_memory() -> f64 {
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64
+}
+
+/// First load (fetch, parse, first encode) and warm encodes of one encoder.
+async fn time_encoder<E>(
+    file: &str,
+    ids: &[u32],
+    load: impl Fn(Vec<u8>) -> Result<E, String>,
+    encode: impl Fn(&E, &[u32]) -> Result<Vec<f32>, String>,
+) -> Result<(serde_json::Value, Vec<f32>), String> {
+    let memory_before = wasm_memory();
     let t0 = now();
-    let config = fetch("data/config.json").await?;
-    let weights = fetch("data/text.safetensors").await?;
-    let tokenizer = fetch("data/tokenizer.json").await?;
-    let downloaded = now() - t0;
-    let encoder = TextEncoder::from_bytes(&config, &weights).map_err(|e| e.to_string())?;
-    let tokenizer =
-        ClipTokenizer::from_bytes(&tokenizer, encoder.max_len()).map_err(|e| e.to_string())?;
-    let ids = tokenizer.encode(QUERY).map_err(|e| e.to_string())?;
-    let first = encoder.encode(&ids).map_err(|e| e.to_string())?;
+    let bytes = fetch(file).await?;
+    let size = bytes.len();
+    let encoder = load(bytes)?;
+    let first = encode(&encoder, ids)?;
     let first_load = now() - t0;
+    let memory = wasm_memory() - memory_before;
     for _ in 0..3 {
-        encoder.encode(&ids).map_err(|e| e.to_string())?;
+        encode(&encoder, ids)?;
     }
-    let mut encode = Vec::new();
+    let mut times = Vec::new();
     for _ in 0..20 {
         let t = now();
-        encoder.encode(&ids).map_err(|e| e.to_string())?;
-        encode.push(now() - t);
+        encode(&encoder, ids)?;
+        times.push(now() - t);
     }
+    Ok((
+        serde_json::json!({
+            "file_bytes": size,
+            "first_load_ms": first_load,
+            "encode_median_ms": median(times),
+            "wasm_memory_growth_bytes": memory,
+        }),
+        first,
+    ))
+}
+
+/// `?profile=quantized|f16`: only that encoder, encoded `PROFILE_ENCODES` times, for the
+/// driver's CPU profile of where a warm encode spends its time.
+const PROFILE_ENCODES: usize = 200;
+
+async fn profile(which: &str, config: &[u8], ids: &[u32]) -> Result<serde_json::Value, String> {
+    let t = now();
+    match which {
+        "quantized" => {
+            let e = QuantTextEncoder::from_bytes(config, fetch("data/text.vtq").await?)
+                .map_err(|e| e.to_string())?;
+            for _ in 0..PROFILE_ENCODES {
+                e.encode(ids).map_err(|e| e.to_string())?;
+            }
+        }
+        _ => {
+            let e = TextEncoder::from_bytes(config, &fetch("data/text.safetensors").await?)
+                .map_err(|e| e.to_string())?;
+            for _ in 0..PROFILE_ENCODES {
+                e.encode(ids).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(serde_json::json!({ "profiled": which, "ms": now() - t }))
+}
+
+async fn run() -> Result<serde_json::Value, String> {
+    let config = fetch("data/config.json").await?;
+    let tokenizer = fetch("data/tokenizer.json").await?;
+    let tokenizer = ClipTokenizer::from_bytes(&tokenizer, 77).map_err(|e| e.to_string())?;
+    let ids = tokenizer.encode(QUERY).map_err(|e| e.to_string())?;
+    let search = web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default();
+    if let Some(which) = search.strip_prefix("?profile=") {
+        return profile(which, &config, &ids).await;
+    }
+    let (quantized, _) = time_encoder(
+        "data/text.vtq",
+        &ids,
+        |b| QuantTextEncoder::from_bytes(&config, b).map_err(|e| e.to_string()),
+        |e, ids| e.encode(ids).map_err(|e| e.to_string()),
+    )
+    .await?;
+    let (f16, first) = time_encoder(
+        "data/text.safetensors",
+        &ids,
+        |b| TextEncoder::from_bytes(&config, &b).map_err(|e| e.to_string()),
+        |e, ids| e.encode(ids).map_err(|e| e.to_string()),
+    )
+    .await?;
     let mut rank = serde_json::Map::new();
-    let all = synthetic(100_000, encoder.dim());
+    let all = synthetic(100_000, first.len());
     for n in [10_000usize, 100_000] {
         let vectors = Vectors::quantize(&all[..n]).map_err(|e| e.to_string())?;
         let query = vectors.query(&first);
@@ -93,10 +167,9 @@ async fn run() -> Result<serde_json::Value, String> {
     }
     Ok(serde_json::json!({
         "tokens": ids.len(),
-        "weights_bytes": weights.len(),
-        "download_ms": downloaded,
-        "first_load_ms": first_load,
-        "encode_median_ms": median(encode),
+        "kernel": format!("{:?}", vitrine_clip::quant::kernels::Kernel::best(7)),
+        "quantized": quantized,
+        "f16": f16,
         "rank": rank,
     }))
 }
