@@ -219,7 +219,8 @@ fn every_bad_row_is_reported_and_every_readable_image_is_indexed() {
             "reused",
             "rows",
             "shortened",
-            "skipped"
+            "skipped",
+            "text_encoder"
         ]
     );
     for s in raw["skipped"].as_array().expect("a list") {

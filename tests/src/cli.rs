@@ -59,7 +59,7 @@ impl Run {
 }
 
 /// `--report`'s JSON, parsed strictly: an unknown or missing field fails the test.
-#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
     /// Rows counted.
@@ -80,6 +80,22 @@ pub struct Report {
     pub dropped_columns: Vec<String>,
     /// Damaged embedding-cache records dropped.
     pub damaged_cache_records: usize,
+    /// The page's text encoder and its gate.
+    pub text_encoder: Option<TextEncoderReport>,
+}
+
+/// The report's `text_encoder`.
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TextEncoderReport {
+    /// `f16` or a quantized layout.
+    pub layout: String,
+    /// Bytes of the file.
+    pub bytes: u64,
+    /// The measured quality.
+    pub quality: vitrine_index::EncoderQuality,
+    /// What was tried and why.
+    pub note: String,
 }
 
 /// One entry of [`Report::skipped`].
@@ -244,6 +260,14 @@ impl Build {
     {
         self.args
             .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Builds with the checkpoint at `model` instead of the tiny fixture.
+    pub fn model(mut self, model: &Path) -> Self {
+        if let Some(i) = self.args.iter().position(|a| a == "--model") {
+            self.args[i + 1] = model.into();
+        }
         self
     }
 

@@ -267,6 +267,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         shortened: cat.shortened.iter().map(ReportRow::from).collect(),
         dropped_columns: report::dropped_columns(&cat, &args.keep_columns),
         damaged_cache_records: embeddings.damaged(),
+        text_encoder: None,
     };
     for n in report.notes() {
         note(&n);
@@ -313,6 +314,14 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     };
     let computed = compute::compute(&ckpt, &embeddings, &options)?;
     note(&computed.encoder.note);
+    let mut report = report;
+    report.text_encoder = Some(report::TextEncoderReport {
+        layout: computed.encoder.info.layout.clone(),
+        bytes: computed.encoder.bytes.len() as u64,
+        quality: computed.encoder.info.quality.clone(),
+        note: computed.encoder.note.clone(),
+    });
+    write_report(&report)?;
     let recall = computed.recall.value;
     let catalogue_name = args
         .catalogue

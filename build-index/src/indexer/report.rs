@@ -31,6 +31,21 @@ pub(crate) struct Report {
     pub(crate) dropped_columns: Vec<String>,
     /// Damaged embedding-cache records dropped (their images were embedded again).
     pub(crate) damaged_cache_records: usize,
+    /// The page's text encoder and its quality gate (absent when the build stopped before it).
+    pub(crate) text_encoder: Option<TextEncoderReport>,
+}
+
+/// The exported text encoder, as the report describes it.
+#[derive(Serialize)]
+pub(crate) struct TextEncoderReport {
+    /// `f16` or the quantized layout (`q8e4a7`).
+    pub(crate) layout: String,
+    /// Bytes of the file.
+    pub(crate) bytes: u64,
+    /// Measured against the f32 checkpoint.
+    pub(crate) quality: vitrine_index::EncoderQuality,
+    /// What was tried and why this one ships.
+    pub(crate) note: String,
 }
 
 /// A row of the report.

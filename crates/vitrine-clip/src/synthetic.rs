@@ -55,3 +55,29 @@ pub fn random_tensors(c: &ClipConfig, seed: u64) -> Result<HashMap<String, Tenso
     }
     Ok(out)
 }
+
+/// Writes a checkpoint folder in Hugging Face layout (`config.json`, `preprocessor_config.json`,
+/// `model.safetensors` with [`random_tensors`], and the given `tokenizer.json`): benchmarks at
+/// full size, tests at odd sizes.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_checkpoint(
+    out: &std::path::Path,
+    config_json: &str,
+    tokenizer_json: &[u8],
+    seed: u64,
+) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    let config = ClipConfig::from_json(config_json.as_bytes())?;
+    std::fs::write(out.join("config.json"), config_json)?;
+    let size = config.vision.image_size;
+    let pre = format!(
+        r#"{{"crop_size": {size}, "do_center_crop": true, "do_normalize": true, "do_resize": true,
+  "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_std": [0.26862954, 0.26130258, 0.27577711],
+  "resample": 3, "size": {size}}}"#
+    );
+    std::fs::write(out.join("preprocessor_config.json"), pre)?;
+    std::fs::write(out.join("tokenizer.json"), tokenizer_json)?;
+    let tensors = random_tensors(&config, seed)?;
+    candle_core::safetensors::save(&tensors, out.join("model.safetensors"))?;
+    Ok(())
+}

@@ -62,7 +62,11 @@ fn every_layout_stays_close_to_transformers() {
         .map(|t| tokenizer.encode(t).unwrap())
         .collect();
     let config = std::fs::read(tiny_clip().join("config.json")).unwrap();
-    for embedding in [EmbeddingBits::Eight, EmbeddingBits::Four] {
+    for embedding in [
+        EmbeddingBits::Eight,
+        EmbeddingBits::Four,
+        EmbeddingBits::FourWithEightBitHead,
+    ] {
         for activation_bits in [7, 8] {
             let layout = QuantLayout {
                 embedding,

@@ -79,9 +79,18 @@ fn profile(browser: &Browser, url: &str) -> Result<Vec<(String, f64)>> {
     browser.cdp("Profiler.start", json!({}))?;
     run_page(browser, url)?;
     let profile = browser.cdp("Profiler.stop", json!({}))?;
-    let nodes = profile["profile"]["nodes"].as_array().cloned().unwrap_or_default();
-    let samples = profile["profile"]["samples"].as_array().cloned().unwrap_or_default();
-    let deltas = profile["profile"]["timeDeltas"].as_array().cloned().unwrap_or_default();
+    let nodes = profile["profile"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let samples = profile["profile"]["samples"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let deltas = profile["profile"]["timeDeltas"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let names: BTreeMap<u64, String> = nodes
         .iter()
         .filter_map(|n| {
@@ -93,7 +102,11 @@ fn profile(browser: &Browser, url: &str) -> Result<Vec<(String, f64)>> {
         .collect();
     let mut by_name: BTreeMap<String, f64> = BTreeMap::new();
     for (s, d) in samples.iter().zip(&deltas) {
-        let name = s.as_u64().and_then(|id| names.get(&id)).cloned().unwrap_or_default();
+        let name = s
+            .as_u64()
+            .and_then(|id| names.get(&id))
+            .cloned()
+            .unwrap_or_default();
         *by_name.entry(name).or_default() += d.as_f64().unwrap_or(0.0) / 1000.0;
     }
     let total: f64 = by_name.values().sum();
@@ -145,8 +158,16 @@ fn main() -> Result<()> {
         ("text.vtq", &quantized),
     ];
     let pages: [(&str, &str, PathBuf); 2] = [
-        ("simd128", "bench/index.html", root.join("target/bench-dist")),
-        ("relaxed", "bench/relaxed.html", root.join("target/bench-dist-relaxed")),
+        (
+            "simd128",
+            "bench/index.html",
+            root.join("target/bench-dist"),
+        ),
+        (
+            "relaxed",
+            "bench/relaxed.html",
+            root.join("target/bench-dist-relaxed"),
+        ),
     ];
     for (_, page, dist) in &pages {
         build_page(&root, page, dist, &data)?;
@@ -187,7 +208,10 @@ fn main() -> Result<()> {
     let mb = |v: &Value| v.as_f64().unwrap_or(f64::NAN) / 1e6;
     let simd = &results["simd128"];
     let relaxed = &results["relaxed"];
-    println!("browser benchmark (headless Chromium, full-size ViT-B/32 text tower, random weights, {} tokens)", simd["tokens"]);
+    println!(
+        "browser benchmark (headless Chromium, full-size ViT-B/32 text tower, random weights, {} tokens)",
+        simd["tokens"]
+    );
     println!(
         "  encoder files: f16 {:.1} MB, {} {:.1} MB",
         f16.len() as f64 / 1e6,
@@ -206,7 +230,10 @@ fn main() -> Result<()> {
             mb(&v["wasm_memory_growth_bytes"]),
         );
     }
-    println!("  native (this CPU, one thread): f16 {native_f16:.1} ms, {} {native_q:.1} ms", layout.name());
+    println!(
+        "  native (this CPU, one thread): f16 {native_f16:.1} ms, {} {native_q:.1} ms",
+        layout.name()
+    );
     for n in ["10000", "100000"] {
         println!(
             "  rank {n} int8 vectors (k=48), median of 20: {:.2} ms",

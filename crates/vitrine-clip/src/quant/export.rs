@@ -17,9 +17,15 @@ use crate::{Checkpoint, Error, Result};
 pub enum EmbeddingBits {
     /// int8 per row.
     Eight,
-    /// 4-bit blocks of 32 (falls back to 8 bits where a row is not whole blocks).
+    /// 4-bit blocks of 32.
     Four,
+    /// The first [`EIGHT_BIT_HEAD`] rows in int8, the rest in 4-bit blocks: CLIP's BPE ids follow
+    /// merge order, so the head holds the most frequent tokens, those most queries are made of.
+    FourWithEightBitHead,
 }
+
+/// Rows of the token embedding [`EmbeddingBits::FourWithEightBitHead`] keeps in 8 bits.
+pub const EIGHT_BIT_HEAD: usize = 8192;
 
 /// A quantized layout: int8 linears, the embedding's bits, the activations' bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +40,9 @@ impl QuantLayout {
     /// The layout's name, e.g. `q8e4a7`.
     pub fn name(&self) -> String {
         let e = match self.embedding {
-            EmbeddingBits::Eight => 8,
-            EmbeddingBits::Four => 4,
+            EmbeddingBits::Eight => "8",
+            EmbeddingBits::Four => "4",
+            EmbeddingBits::FourWithEightBitHead => "4h",
         };
         format!("q8e{e}a{}", self.activation_bits)
     }
@@ -75,7 +82,18 @@ impl Source for CheckpointSource<'_> {
     }
 
     fn embedding(&self, name: &str) -> Result<Embedding> {
-        Ok(Embedding::F32(self.get(name)?))
+        let values = self.get(name)?;
+        let cols = self
+            .shapes
+            .get(name)
+            .and_then(|s| s.get(1))
+            .copied()
+            .unwrap_or(1);
+        Ok(Embedding::F32 {
+            rows: values.len() / cols,
+            values,
+            cols,
+        })
     }
 }
 
@@ -138,18 +156,43 @@ pub fn export(
             if name == "text_model.embeddings.token_embedding.weight" {
                 let rows = values.len() / d;
                 match layout.embedding {
-                    EmbeddingBits::Four if Layout::Q4Blocks.fits(d) => writer.add(
-                        &name,
-                        Layout::Q4Blocks,
-                        &shape,
-                        quantize_q4_blocks(&values, rows, d),
-                    ),
-                    _ => writer.add(
+                    EmbeddingBits::Four | EmbeddingBits::FourWithEightBitHead
+                        if !Layout::Q4Blocks.fits(d) =>
+                    {
+                        return Err(Error::Config(format!(
+                            "{}: the text width {d} is not a multiple of {}",
+                            layout.name(),
+                            vitrine_index::qtensors::Q4_BLOCK
+                        )));
+                    }
+                    EmbeddingBits::Eight => writer.add(
                         &name,
                         Layout::Q8Rows,
                         &shape,
                         quantize_q8_rows(&values, rows, d),
                     ),
+                    EmbeddingBits::Four => writer.add(
+                        &name,
+                        Layout::Q4Blocks,
+                        &shape,
+                        quantize_q4_blocks(&values, rows, d),
+                    ),
+                    EmbeddingBits::FourWithEightBitHead => {
+                        let head = EIGHT_BIT_HEAD.min(rows);
+                        let (h, t) = values.split_at(head * d);
+                        writer.add(
+                            &format!("{name}.head"),
+                            Layout::Q8Rows,
+                            &[head, d],
+                            quantize_q8_rows(h, head, d),
+                        );
+                        writer.add(
+                            &format!("{name}.tail"),
+                            Layout::Q4Blocks,
+                            &[rows - head, d],
+                            quantize_q4_blocks(t, rows - head, d),
+                        );
+                    }
                 }
             } else if let Some(maxima) = stats.get(&name) {
                 let (out, cols) = (shape[0], shape[1]);
@@ -269,7 +312,11 @@ mod tests {
         let ckpt = tiny();
         let reference = ckpt.text_encoder().unwrap();
         let cal = texts(&ckpt);
-        for embedding in [EmbeddingBits::Eight, EmbeddingBits::Four] {
+        for embedding in [
+            EmbeddingBits::Eight,
+            EmbeddingBits::Four,
+            EmbeddingBits::FourWithEightBitHead,
+        ] {
             for activation_bits in [7, 8] {
                 let layout = QuantLayout {
                     embedding,

@@ -54,9 +54,19 @@ pub(crate) enum Embedding {
         cols: usize,
         range: Range<usize>,
     },
-    /// The exporter's calibration pass.
+    /// The first rows in one tensor (`….head`, 8-bit), the others in another (`….tail`, 4-bit).
+    Split {
+        head: Box<Embedding>,
+        head_rows: usize,
+        tail: Box<Embedding>,
+    },
+    /// The exporter's calibration pass: `rows × cols` f32.
     #[cfg(not(target_arch = "wasm32"))]
-    F32(Vec<f32>),
+    F32 {
+        values: Vec<f32>,
+        rows: usize,
+        cols: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -165,13 +175,50 @@ impl Source for FileSource<'_> {
     }
 
     fn embedding(&self, name: &str) -> Result<Embedding> {
-        let t = self.tensor(name)?;
-        Ok(Embedding::Stored {
+        let stored = |t: QTensor<'_>| Embedding::Stored {
             layout: t.layout,
             rows: t.rows,
             cols: t.cols,
             range: self.range(t.data),
-        })
+        };
+        match self.tensor(name) {
+            Ok(t) => Ok(stored(t)),
+            Err(e) => {
+                let (Ok(head), Ok(tail)) = (
+                    self.tensor(&format!("{name}.head")),
+                    self.tensor(&format!("{name}.tail")),
+                ) else {
+                    return Err(e);
+                };
+                if head.cols != tail.cols {
+                    return Err(Error::Checkpoint(format!(
+                        "{name}: head and tail differ in width"
+                    )));
+                }
+                Ok(Embedding::Split {
+                    head_rows: head.rows,
+                    head: Box::new(stored(head)),
+                    tail: Box::new(stored(tail)),
+                })
+            }
+        }
+    }
+}
+
+impl Embedding {
+    /// `(rows, cols)`.
+    fn shape(&self) -> (usize, usize) {
+        match self {
+            Self::Stored { rows, cols, .. } => (*rows, *cols),
+            Self::Split {
+                head_rows, tail, ..
+            } => {
+                let (rows, cols) = tail.shape();
+                (head_rows + rows, cols)
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Self::F32 { rows, cols, .. } => (*rows, *cols),
+        }
     }
 }
 
@@ -308,7 +355,22 @@ impl QuantTextEncoder {
 
     /// The f32 embedding of one token.
     fn token_row(&self, id: usize) -> Vec<f32> {
-        match &self.token {
+        self.row_of(&self.token, id)
+    }
+
+    fn row_of(&self, embedding: &Embedding, id: usize) -> Vec<f32> {
+        match embedding {
+            Embedding::Split {
+                head,
+                head_rows,
+                tail,
+            } => {
+                if id < *head_rows {
+                    self.row_of(head, id)
+                } else {
+                    self.row_of(tail, id - head_rows)
+                }
+            }
             Embedding::Stored {
                 layout,
                 rows,
@@ -322,10 +384,7 @@ impl QuantTextEncoder {
             }
             .row(id),
             #[cfg(not(target_arch = "wasm32"))]
-            Embedding::F32(v) => {
-                let d = self.config.encoder.hidden_size;
-                v[id * d..(id + 1) * d].to_vec()
-            }
+            Embedding::F32 { values, cols, .. } => values[id * cols..(id + 1) * cols].to_vec(),
         }
     }
 
@@ -518,8 +577,16 @@ impl Parts {
             ));
         }
         let logit = src.f32("logit_scale")?;
+        let token = src.embedding("text_model.embeddings.token_embedding.weight")?;
+        if token.shape() != (c.vocab_size, d) {
+            return Err(Error::Checkpoint(format!(
+                "the token embedding is {:?}, the config says {}x{d}",
+                token.shape(),
+                c.vocab_size
+            )));
+        }
         Ok(Self {
-            token: src.embedding("text_model.embeddings.token_embedding.weight")?,
+            token,
             position,
             layers,
             final_ln: norm(src, "text_model.final_layer_norm")?,
