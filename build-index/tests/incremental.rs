@@ -44,13 +44,20 @@ fn two_builds_with_separate_fresh_caches_write_byte_identical_sites() {
 
 #[test]
 fn changing_one_image_re_embeds_only_it_and_keeps_the_other_file_names() {
+    // The tiny model's 4-bit layouts sit right at the encoder gate's recall threshold, so a changed
+    // image may move the choice between them; q8e8 passes with a margin (the gate's own tests
+    // cover the choice).
+    const STABLE_ENCODER: [&str; 2] = ["--text-encoder", "q8e8"];
     let tmp = tempdir();
     let shop = tmp.path().join("shop");
     copy_dir(&folder_catalogue(), &shop);
     let out = tmp.path().join("site");
     let cache = tmp.path().join("cache");
 
-    let first = new_build(&shop, &out, &cache).run().expect(0);
+    let first = new_build(&shop, &out, &cache)
+        .args(STABLE_ENCODER)
+        .run()
+        .expect(0);
     assert_eq!((first.embedded, first.reused), (CATALOGUE_IMAGES, 0));
     let a = SiteDir::open(&out);
     let a_items = a.items_by_id();
@@ -58,7 +65,10 @@ fn changing_one_image_re_embeds_only_it_and_keeps_the_other_file_names() {
 
     // Nothing changed: everything comes from the cache, the vision tower is never loaded, and
     // the site is the same to the byte.
-    let again = new_build(&shop, &out, &cache).verbose().run();
+    let again = new_build(&shop, &out, &cache)
+        .args(STABLE_ENCODER)
+        .verbose()
+        .run();
     again.run.expect_code(0);
     let report = again.report.expect("report");
     assert_eq!((report.embedded, report.reused), (0, CATALOGUE_IMAGES));
@@ -73,7 +83,10 @@ fn changing_one_image_re_embeds_only_it_and_keeps_the_other_file_names() {
     let changed = "photos/horse.png";
     let horse = image::open(shop.join(changed)).expect("decode");
     std::fs::write(shop.join(changed), png(&horse.fliph())).expect("write");
-    let report = new_build(&shop, &out, &cache).run().expect(0);
+    let report = new_build(&shop, &out, &cache)
+        .args(STABLE_ENCODER)
+        .run()
+        .expect(0);
     assert_eq!(report.embedded, 1);
     assert_eq!(report.reused, CATALOGUE_IMAGES - 1);
     assert!(report.skipped.is_empty());

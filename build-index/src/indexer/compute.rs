@@ -43,6 +43,8 @@ pub(crate) struct ComputeOptions<'a> {
     pub(crate) gate: Gate,
     /// The indexed rows' titles (the gate measures up to 1,000 of them, spread evenly).
     pub(crate) titles: &'a [String],
+    /// The text encoder layout the site at `--out` ships, if any.
+    pub(crate) previous_encoder: Option<&'a str>,
 }
 
 /// The computed parts of a site, all checked.
@@ -100,27 +102,31 @@ pub(crate) fn compute(
         );
     }
     let step = options.titles.len().div_ceil(GATE_TITLES).max(1);
+    let everyday: Vec<String> = EVERYDAY_QUERIES
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
     let gate_prompts: Vec<String> = facet_prompts
         .iter()
         .flatten()
+        .chain(&everyday)
+        .chain(options.titles.iter().step_by(step))
         .cloned()
-        .chain(
-            EVERYDAY_QUERIES
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string),
-        )
-        .chain(options.titles.iter().step_by(step).cloned())
         .collect();
     let encoder = encoder::export(
         ckpt,
         &tokenizer,
         &text,
         options.encoder,
-        &gate_prompts,
+        encoder::Prompts {
+            measured: &gate_prompts,
+            calibration: &everyday,
+        },
         &vectors,
         options.gate,
+        options.previous_encoder,
     )?;
     let model = ModelInfo {
         id: ckpt.name(),

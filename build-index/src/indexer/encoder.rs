@@ -145,18 +145,36 @@ fn describe(name: &str, bytes: usize, q: &EncoderQuality) -> String {
     )
 }
 
+/// What the gate measures and the exporter calibrates with.
+pub(crate) struct Prompts<'a> {
+    /// Facet prompts, everyday queries and catalogue titles: what the gate measures.
+    pub(crate) measured: &'a [String],
+    /// The everyday queries alone: the calibration texts, the same for every catalogue, so a
+    /// layout exports to the same bytes whatever the catalogue holds.
+    pub(crate) calibration: &'a [String],
+}
+
 /// Exports the text encoder as `choice` asks, measured on `prompts` against the f32 tower over
 /// this catalogue's `vectors`; an explicit layout that misses the gate is an error naming the
-/// numbers.
+/// numbers. `previous` is the layout the site at `--out` ships: tried first, and kept while it
+/// passes, so a rebuild does not make every returning visitor download the encoder again.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn export(
     ckpt: &Checkpoint,
     tokenizer: &ClipTokenizer,
     reference: &TextEncoder,
     choice: EncoderChoice,
-    prompts: &[String],
+    prompts: Prompts<'_>,
     vectors: &Vectors,
     gate: Gate,
+    previous: Option<&str>,
 ) -> Result<Exported> {
+    let calibration: Vec<Vec<u32>> = prompts
+        .calibration
+        .iter()
+        .map(|p| tokenizer.encode(p))
+        .collect::<Result<_, _>>()?;
+    let prompts = prompts.measured;
     let ids: Vec<Vec<u32>> = prompts
         .iter()
         .map(|p| tokenizer.encode(p))
@@ -170,7 +188,15 @@ pub(crate) fn export(
     let config = std::fs::read(ckpt.dir.join("config.json"))?;
     let width = ckpt.config.text.encoder.hidden_size;
     let mut tried = Vec::new();
-    for candidate in candidates(choice) {
+    let mut order = candidates(choice);
+    if let Some(i) = order
+        .iter()
+        .position(|c| Some(c.name().as_str()) == previous)
+    {
+        let kept = order.remove(i);
+        order.insert(0, kept);
+    }
+    for candidate in order {
         let (bytes, got, ext, format) = match candidate {
             Candidate::Quantized(layout) => {
                 if layout.embedding != EmbeddingBits::Eight && !Layout::Q4Blocks.fits(width) {
@@ -180,7 +206,7 @@ pub(crate) fn export(
                     ));
                     continue;
                 }
-                let bytes = ckpt.export_quantized_text_encoder(layout, &ids)?;
+                let bytes = ckpt.export_quantized_text_encoder(layout, &calibration)?;
                 let model = QuantTextEncoder::from_bytes(&config, bytes.clone())?;
                 let got = ids
                     .par_iter()
@@ -202,7 +228,11 @@ pub(crate) fn export(
         let line = describe(&candidate.name(), bytes.len(), &q);
         // f16 is the checkpoint itself at half the bytes: the fallback that always ships.
         if passes(&q) || matches!(candidate, Candidate::F16) && choice == EncoderChoice::Auto {
-            let why = if passes(&q) {
+            let why = if passes(&q) && Some(candidate.name().as_str()) == previous {
+                "the previous build's layout, which still passes the gate (kept so returning \
+                 visitors need not download the encoder again)"
+                    .to_string()
+            } else if passes(&q) {
                 format!(
                     "the smallest layout tried with mean cosine ≥ {} and recall@10 ≥ {}",
                     gate.min_mean_cosine, gate.min_recall

@@ -301,6 +301,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         .iter()
         .map(|(row, _, _)| row.title.clone())
         .collect();
+    let previous = crate::built::manifest(&args.out)
+        .ok()
+        .map(|m| m.encoder.layout);
     let options = compute::ComputeOptions {
         specs: &specs,
         min_recall: args.min_recall,
@@ -311,6 +314,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             min_recall: args.min_encoder_recall,
         },
         titles: &titles,
+        previous_encoder: previous.as_deref(),
     };
     let computed = compute::compute(&ckpt, &embeddings, &options)?;
     note(&computed.encoder.note);
