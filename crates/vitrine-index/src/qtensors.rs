@@ -137,8 +137,9 @@ pub fn quantize_q8_rows(values: &[f32], rows: usize, cols: usize) -> Vec<u8> {
 }
 
 /// Quantizes a row-major `[rows, cols]` matrix (`cols` a multiple of 32) to `q4_blocks`: per
-/// block the scale minimising the squared error among clipping candidates, values rounded to
-/// nearest within `-8..=7`.
+/// block the scale (f16, possibly negative) minimising the squared error among clipping
+/// candidates, values rounded to nearest within `-8..=7`. On all-MiniLM-L6-v2's embedding this
+/// beats ggml's Q4_0 (`./dev real-weights`).
 pub fn quantize_q4_blocks(values: &[f32], rows: usize, cols: usize) -> Vec<u8> {
     assert!(
         cols.is_multiple_of(Q4_BLOCK),
@@ -146,16 +147,27 @@ pub fn quantize_q4_blocks(values: &[f32], rows: usize, cols: usize) -> Vec<u8> {
     );
     let mut out = Vec::with_capacity(Layout::Q4Blocks.bytes(rows, cols));
     for block in values[..rows * cols].chunks_exact(Q4_BLOCK) {
-        let max = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        // The value farthest from 0, with its sign: mapping it to -8 (a negative scale when it
+        // is positive) uses the level the symmetric range leaves out.
+        let extreme = block
+            .iter()
+            .fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+        let max = extreme.abs();
         let mut best = (f32::INFINITY, 1f32);
         // Clipping the largest value a little often lowers the error of all the others.
-        for step in 0..8 {
-            let scale = if max > 0.0 {
-                max * (1.0 - 0.04 * step as f32) / 7.5
-            } else {
+        let candidates = (0..8)
+            .map(|step| max * (1.0 - 0.04 * step as f32) / 7.5)
+            .chain((0..4).map(|step| -extreme * (1.0 - 0.04 * step as f32) / 8.0));
+        for scale in candidates {
+            let scale = if scale == 0.0 || !scale.is_finite() {
                 1.0
+            } else {
+                scale
             };
-            let scale = half::f16::from_f32(scale).to_f32().max(f32::MIN_POSITIVE);
+            let scale = half::f16::from_f32(scale).to_f32();
+            if scale == 0.0 {
+                continue;
+            }
             let err: f32 = block
                 .iter()
                 .map(|v| {

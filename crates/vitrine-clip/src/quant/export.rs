@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use candle_nn::VarBuilder;
 use vitrine_index::qtensors::{Layout, QFileWriter, quantize_q4_blocks, quantize_q8_rows};
 
-use super::{Embedding, InputStats, Mat, QuantTextEncoder, Source};
+use super::linear::{Mat, outliers, take_columns};
+use super::{Embedding, InputStats, QuantTextEncoder, Source};
 use crate::config::ClipConfig;
 use crate::{Checkpoint, Error, Result};
 
@@ -48,10 +49,6 @@ impl QuantLayout {
     }
 }
 
-/// An input channel is an outlier when its largest value is this many times the median channel's.
-const OUTLIER_RATIO: f32 = 6.0;
-/// At most this many outlier channels per linear layer.
-const MAX_OUTLIERS: usize = 8;
 /// Calibration texts the f32 tower runs (the channel maxima settle quickly).
 const CALIBRATION_TEXTS: usize = 64;
 
@@ -95,27 +92,6 @@ impl Source for CheckpointSource<'_> {
             cols,
         })
     }
-}
-
-/// The outlier channels of one linear layer's input, from its channel maxima.
-fn outliers(maxima: &[f32]) -> Vec<u32> {
-    let mut sorted = maxima.to_vec();
-    sorted.sort_by(f32::total_cmp);
-    let median = sorted[sorted.len() / 2];
-    if median <= 0.0 {
-        return Vec::new();
-    }
-    let mut big: Vec<(usize, f32)> = maxima
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|(_, m)| *m > OUTLIER_RATIO * median)
-        .collect();
-    big.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    big.truncate(MAX_OUTLIERS);
-    let mut channels: Vec<u32> = big.into_iter().map(|(c, _)| c as u32).collect();
-    channels.sort_unstable();
-    channels
 }
 
 impl Checkpoint {
@@ -199,13 +175,7 @@ pub fn export(
                 let skip = outliers(maxima);
                 let mut w = values;
                 if !skip.is_empty() {
-                    let mut columns = Vec::with_capacity(out * skip.len());
-                    for o in 0..out {
-                        for &c in &skip {
-                            columns.push(w[o * cols + c as usize]);
-                            w[o * cols + c as usize] = 0.0;
-                        }
-                    }
+                    let columns = take_columns(&mut w, cols, &skip);
                     writer.add_f32(&format!("{name}.outliers"), &[out, skip.len()], &columns);
                     skips.insert(name.clone(), skip);
                 }
@@ -336,19 +306,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn outliers_are_the_few_channels_far_above_the_median() {
-        let mut m = vec![1.0f32; 100];
-        m[7] = 50.0;
-        m[3] = 7.0;
-        m[90] = 5.0;
-        assert_eq!(outliers(&m), [3, 7]);
-        let many: Vec<f32> = (0..100)
-            .map(|i| if i % 3 == 0 { 100.0 } else { 1.0 })
-            .collect();
-        assert_eq!(outliers(&many).len(), MAX_OUTLIERS);
-        assert!(outliers(&[0.0; 10]).is_empty());
     }
 }

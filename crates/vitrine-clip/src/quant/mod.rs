@@ -8,7 +8,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 pub mod export;
 pub mod kernels;
-mod ops;
+mod linear;
+pub mod ops;
 
 use std::ops::Range;
 
@@ -17,33 +18,8 @@ use vitrine_index::qtensors::{Layout, QFile, QTensor, stride};
 use crate::config::{Activation, ClipConfig, TextConfig};
 use crate::{Error, Result};
 use kernels::Kernel;
-
-/// A linear layer's weights.
-#[derive(Debug, Clone)]
-pub(crate) enum Mat {
-    /// int8 rows in the model's bytes, one scale per row; `skip` lists the input channels taken
-    /// in f32 instead, with their weight columns `skip_w` (`out × skip.len()`).
-    Q8 {
-        w: Range<usize>,
-        scales: Vec<f32>,
-        sums: Vec<i32>,
-        skip: Vec<u32>,
-        skip_w: Vec<f32>,
-    },
-    /// f32 rows (`out × cols`): the exporter's calibration pass.
-    F32(Vec<f32>),
-}
-
-/// A linear layer: `y = W x + b`.
-#[derive(Debug, Clone)]
-struct Linear {
-    /// The weight's name (`….mlp.fc1.weight`).
-    name: String,
-    out: usize,
-    cols: usize,
-    mat: Mat,
-    bias: Option<Vec<f32>>,
-}
+use linear::{Linear, Mat, Run, Scratch};
+pub use linear::{QuantLinear, record_maxima};
 
 /// The token embedding: a tensor of the model's bytes, or f32 rows.
 #[derive(Debug, Clone)]
@@ -459,7 +435,7 @@ impl QuantTextEncoder {
         Ok(())
     }
 
-    /// `y = W x + b` for each `cols`-wide row of `x`.
+    /// `y = W x + b` with this model's bytes, bits and kernel.
     fn apply(
         &self,
         l: &Linear,
@@ -467,77 +443,13 @@ impl QuantTextEncoder {
         s: &mut Scratch,
         stats: Option<&mut InputStats>,
     ) -> Vec<f32> {
-        let rows = x.len() / l.cols;
-        if let (Some(stats), Mat::F32(_)) = (stats, &l.mat) {
-            let entry = stats
-                .entry(l.name.clone())
-                .or_insert_with(|| vec![0f32; l.cols]);
-            for row in x.chunks_exact(l.cols) {
-                for (m, v) in entry.iter_mut().zip(row) {
-                    *m = m.max(v.abs());
-                }
-            }
-        }
-        let mut y = vec![0f32; rows * l.out];
-        match &l.mat {
-            Mat::F32(w) => {
-                for (t, row) in x.chunks_exact(l.cols).enumerate() {
-                    for (o, wr) in w.chunks_exact(l.cols).enumerate() {
-                        y[t * l.out + o] = ops::dot_f32(row, wr);
-                    }
-                }
-            }
-            Mat::Q8 {
-                w,
-                scales,
-                sums,
-                skip,
-                skip_w,
-            } => {
-                let st = stride(l.cols);
-                ops::quantize_rows(x, l.cols, st, self.bits, skip, &mut s.q, &mut s.sx);
-                s.acc.clear();
-                s.acc.resize(rows * l.out, 0);
-                kernels::dots(
-                    self.kernel,
-                    &s.q,
-                    rows,
-                    &self.bytes[w.clone()],
-                    sums,
-                    l.out,
-                    st,
-                    &mut s.acc,
-                );
-                let k = skip.len();
-                for t in 0..rows {
-                    let xr = &x[t * l.cols..(t + 1) * l.cols];
-                    for o in 0..l.out {
-                        let mut v = s.acc[t * l.out + o] as f32 * (s.sx[t] * scales[o]);
-                        for (j, &ch) in skip.iter().enumerate() {
-                            v += xr[ch as usize] * skip_w[o * k + j];
-                        }
-                        y[t * l.out + o] = v;
-                    }
-                }
-            }
-        }
-        if let Some(b) = &l.bias {
-            for row in y.chunks_exact_mut(l.out) {
-                for (v, b) in row.iter_mut().zip(b) {
-                    *v += b;
-                }
-            }
-        }
-        y
+        let run = Run {
+            bytes: &self.bytes,
+            bits: self.bits,
+            kernel: self.kernel,
+        };
+        l.apply(x, run, s, stats)
     }
-}
-
-/// Buffers reused by every linear layer of one encode.
-#[derive(Default)]
-struct Scratch {
-    q: Vec<u8>,
-    sx: Vec<f32>,
-    acc: Vec<i32>,
 }
 
 /// The model's parts, read from a source before the bytes move into the model.

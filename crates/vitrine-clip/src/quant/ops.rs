@@ -6,7 +6,7 @@
 use crate::fast::exp;
 
 /// `Σ a[i] b[i]` in eight interleaved partial sums (so it vectorises), added in a fixed order.
-pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
+pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -23,7 +23,7 @@ pub(crate) fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Layer norm of each `cols`-wide row of `x`, in place.
-pub(crate) fn layer_norm(x: &mut [f32], cols: usize, weight: &[f32], bias: &[f32], eps: f32) {
+pub fn layer_norm(x: &mut [f32], cols: usize, weight: &[f32], bias: &[f32], eps: f32) {
     for row in x.chunks_exact_mut(cols) {
         let n = cols as f32;
         let mean = row.iter().sum::<f32>() / n;
@@ -36,7 +36,7 @@ pub(crate) fn layer_norm(x: &mut [f32], cols: usize, weight: &[f32], bias: &[f32
 }
 
 /// Softmax of `x` in place.
-pub(crate) fn softmax(x: &mut [f32]) {
+pub fn softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f32;
     for v in x.iter_mut() {
@@ -49,21 +49,21 @@ pub(crate) fn softmax(x: &mut [f32]) {
 }
 
 /// `x · sigmoid(1.702 x)`, OpenAI CLIP's activation, in place.
-pub(crate) fn quick_gelu(x: &mut [f32]) {
+pub fn quick_gelu(x: &mut [f32]) {
     for v in x {
         *v /= 1.0 + exp(-1.702 * *v);
     }
 }
 
 /// The exact (erf) GELU, in place.
-pub(crate) fn gelu(x: &mut [f32]) {
+pub fn gelu(x: &mut [f32]) {
     for v in x {
         *v = 0.5 * *v * (1.0 + erf(*v * std::f32::consts::FRAC_1_SQRT_2));
     }
 }
 
 /// `erf`, within 1.5e-7 (Abramowitz & Stegun 7.1.26 with our `exp`).
-pub(crate) fn erf(x: f32) -> f32 {
+pub fn erf(x: f32) -> f32 {
     let sign = if x < 0.0 { -1.0 } else { 1.0 };
     let x = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * x);
@@ -78,7 +78,7 @@ pub(crate) fn erf(x: f32) -> f32 {
 /// `rows` rows of `cols` f32 quantized for the int8 product: each row symmetric to
 /// `-(2^(bits-1) - 1)..=2^(bits-1) - 1` with one scale, rows padded to `stride` with zeros. The
 /// channels in `skip` (outliers the layer takes in f32) are left out of the scale and set to 0.
-pub(crate) fn quantize_rows(
+pub fn quantize_rows(
     x: &[f32],
     cols: usize,
     stride: usize,
