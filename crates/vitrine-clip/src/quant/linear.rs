@@ -67,14 +67,43 @@ impl Linear {
         s: &mut Scratch,
         stats: Option<&mut InputStats>,
     ) -> Vec<f32> {
-        let (out, cols) = (self.out, self.cols);
-        let rows = x.len() / cols;
         if let (Some(stats), Mat::F32(_)) = (stats, &self.mat) {
             let entry = stats
                 .entry(self.name.clone())
-                .or_insert_with(|| vec![0f32; cols]);
+                .or_insert_with(|| vec![0f32; self.cols]);
             record_maxima(entry, x);
         }
+        if let Mat::Q8 { skip, .. } = &self.mat {
+            let st = stride(self.cols);
+            ops::quantize_rows(x, self.cols, st, run.bits, skip, &mut s.q, &mut s.sx);
+        }
+        self.product(x, run, s)
+    }
+
+    /// [`Linear::apply`] for layers fed the same input (q, k and v): it is quantized once when
+    /// they take the same outlier channels.
+    pub(crate) fn apply_shared<const N: usize>(
+        layers: [&Self; N],
+        x: &[f32],
+        run: Run<'_>,
+        s: &mut Scratch,
+        mut stats: Option<&mut InputStats>,
+    ) -> [Vec<f32>; N] {
+        let mut quantized: Option<&[u32]> = None;
+        layers.map(|l| match &l.mat {
+            Mat::Q8 { skip, .. } if quantized == Some(skip.as_slice()) => l.product(x, run, s),
+            Mat::Q8 { skip, .. } => {
+                quantized = Some(skip);
+                l.apply(x, run, s, stats.as_deref_mut())
+            }
+            Mat::F32(_) => l.apply(x, run, s, stats.as_deref_mut()),
+        })
+    }
+
+    /// The product itself; for int8 weights `s` holds `x` quantized for this layer.
+    fn product(&self, x: &[f32], run: Run<'_>, s: &mut Scratch) -> Vec<f32> {
+        let (out, cols) = (self.out, self.cols);
+        let rows = x.len() / cols;
         let mut y = vec![0f32; rows * out];
         match &self.mat {
             Mat::F32(w) => {
@@ -92,20 +121,23 @@ impl Linear {
                 skip_w,
             } => {
                 let st = stride(cols);
-                ops::quantize_rows(x, cols, st, run.bits, skip, &mut s.q, &mut s.sx);
                 s.acc.clear();
                 s.acc.resize(rows * out, 0);
                 let w = &run.bytes[w.clone()];
                 kernels::dots(run.kernel, &s.q, rows, w, sums, out, st, &mut s.acc);
                 let k = skip.len();
-                for t in 0..rows {
+                for (t, yr) in y.chunks_exact_mut(out).enumerate() {
                     let xr = &x[t * cols..(t + 1) * cols];
-                    for o in 0..out {
-                        let mut v = s.acc[t * out + o] as f32 * (s.sx[t] * scales[o]);
-                        for (j, &ch) in skip.iter().enumerate() {
-                            v += xr[ch as usize] * skip_w[o * k + j];
+                    let outliers: Vec<f32> = skip.iter().map(|&c| xr[c as usize]).collect();
+                    let acc = &s.acc[t * out..(t + 1) * out];
+                    for (o, ((y, &a), &scale)) in yr.iter_mut().zip(acc).zip(scales).enumerate() {
+                        let mut v = a as f32 * (s.sx[t] * scale);
+                        if k > 0 {
+                            for (xo, wo) in outliers.iter().zip(&skip_w[o * k..(o + 1) * k]) {
+                                v += xo * wo;
+                            }
                         }
-                        y[t * out + o] = v;
+                        *y = v;
                     }
                 }
             }

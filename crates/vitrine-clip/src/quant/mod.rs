@@ -379,8 +379,13 @@ impl QuantTextEncoder {
         let eps = c.layer_norm_eps as f32;
         let mut h = x.to_vec();
         ops::layer_norm(&mut h, d, &layer.ln1.0, &layer.ln1.1, eps);
-        let [q, k, v] =
-            [&layer.q, &layer.k, &layer.v].map(|l| self.apply(l, &h, s, stats.as_deref_mut()));
+        let [q, k, v] = Linear::apply_shared(
+            [&layer.q, &layer.k, &layer.v],
+            &h,
+            self.run(),
+            s,
+            stats.as_deref_mut(),
+        );
         let rows: Vec<usize> = match only {
             Some(p) => vec![p],
             None => (0..t_n).collect(),
@@ -443,12 +448,16 @@ impl QuantTextEncoder {
         s: &mut Scratch,
         stats: Option<&mut InputStats>,
     ) -> Vec<f32> {
-        let run = Run {
+        l.apply(x, self.run(), s, stats)
+    }
+
+    /// How this model's linears run.
+    fn run(&self) -> Run<'_> {
+        Run {
             bytes: &self.bytes,
             bits: self.bits,
             kernel: self.kernel,
-        };
-        l.apply(x, run, s, stats)
+        }
     }
 }
 
