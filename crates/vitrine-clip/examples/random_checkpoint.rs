@@ -5,11 +5,12 @@
 
 #![allow(clippy::print_stdout)]
 
-use std::path::PathBuf;
-
-use vitrine_clip::synthetic::{VIT_B_32_CONFIG, write_checkpoint};
-
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    use std::path::PathBuf;
+
+    use vitrine_clip::synthetic::{VIT_B_32_CONFIG, write_checkpoint};
+
     let out = PathBuf::from(
         std::env::args()
             .nth(1)
@@ -24,3 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("wrote {}", out.display());
     Ok(())
 }
+
+// Writing files is a native job: there is nothing to run in wasm.
+#[cfg(target_arch = "wasm32")]
+fn main() {}
