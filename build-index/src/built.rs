@@ -13,8 +13,12 @@ pub(crate) fn manifest(site: &Path) -> Result<Manifest> {
     Manifest::from_json(&bytes).with_context(|| path.display().to_string())
 }
 
-/// The bytes of a file the manifest lists.
+/// The bytes of a file the manifest lists, checked against its size and hash (as the page's
+/// worker checks every file it downloads).
 pub(crate) fn read(site: &Path, file: &FileRef) -> Result<Vec<u8>> {
     let path = site.join(&file.path);
-    std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    file.check(&bytes)
+        .with_context(|| site.display().to_string())?;
+    Ok(bytes)
 }

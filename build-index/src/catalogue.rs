@@ -6,7 +6,7 @@
 mod folder;
 mod json;
 mod rows;
-mod schema;
+pub(crate) mod schema;
 mod table;
 #[cfg(test)]
 mod tests;

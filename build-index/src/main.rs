@@ -7,6 +7,7 @@ mod built;
 mod catalogue;
 mod embed;
 mod fetch;
+mod hosting;
 mod indexer;
 mod local;
 mod search;

@@ -1,27 +1,31 @@
-//! `build-index search`: ranks with the site's own files only (the exported f16 text encoder, the
-//! int8 vectors) through `vitrine-search`, the code the page runs, so the maintainer sees what
-//! shoppers will see.
+//! `build-index search`: ranks with the site's own files only (the exported text encoder, the
+//! int8 vectors, the keyword shards, the filter values) through `vitrine-search`, the code the
+//! page runs, so the maintainer sees what shoppers will see.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use vitrine_index::MetadataChunk;
-use vitrine_search::Engine;
+use vitrine_index::{MetadataChunk, SearchMode};
+use vitrine_search::{Engine, Query, Selection};
 
 use crate::built;
 
 /// Arguments of `build-index search`.
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("query").required(true).args(["text", "like"])))]
+#[command(group(clap::ArgGroup::new("query").args(["text", "like"])))]
 pub(crate) struct Args {
     /// The built index (the folder holding manifest.json).
     #[arg(long, value_name = "OUT")]
     site: PathBuf,
-    /// A text query; `a + b - c` and `2:a` combine terms.
+    /// A text query; `a + b - c` and `2:a` combine terms. Without --text or --like: every item
+    /// in catalogue order (browsing, with filters).
     #[arg(long)]
     text: Option<String>,
+    /// How text is ranked: CLIP and keywords fused, CLIP alone, or keywords alone.
+    #[arg(long, default_value = "hybrid", value_parser = ["hybrid", "semantic", "keyword"])]
+    mode: String,
     /// "More like this": the item with this id first, then the most similar.
     #[arg(long, value_name = "ID")]
     like: Option<String>,
@@ -31,14 +35,21 @@ pub(crate) struct Args {
     /// Only items with this facet label, `name=label` (repeatable).
     #[arg(long = "facet", value_name = "NAME=LABEL")]
     facets: Vec<String>,
-    /// Print `{"results": [{"id", "score"}, …]}`.
+    /// Only items with this filter value or in this range: `brand=Acme`, `price=10-50`
+    /// (repeatable; values of one filter are alternatives).
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    filters: Vec<String>,
+    /// Print `{"mode", "results": [{"id", "score"}, …], "counts"}`: the mode the text was
+    /// ranked in and how the candidates spread over facets and filters (the page's counts).
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Serialize)]
 struct Output {
+    mode: SearchMode,
     results: Vec<Result1>,
+    counts: vitrine_index::filters::Counts,
 }
 
 #[derive(Serialize)]
@@ -47,40 +58,67 @@ struct Result1 {
     score: f32,
 }
 
-/// Loads a site's search engine from disk (every file checked against the manifest).
+/// Loads a site's search engine from disk, every file checked against the manifest.
 pub(crate) fn load(site: &Path) -> Result<Engine> {
     let manifest = built::manifest(site)?;
-    let files = manifest
-        .files
-        .search()
-        .into_vec()
-        .into_iter()
-        .map(|f| built::read(site, f))
-        .collect::<Result<Vec<_>>>()?;
-    let files = vitrine_index::SearchFiles::from_vec(files).expect("one read per search file");
-    Engine::new(manifest, files).with_context(|| site.display().to_string())
+    let files = manifest.files.clone();
+    let context = || site.display().to_string();
+    let mut engine =
+        Engine::open(manifest, &built::read(site, &files.items)?).with_context(context)?;
+    engine
+        .add_vectors(&built::read(site, &files.vectors)?)
+        .with_context(context)?;
+    let encoder = vitrine_index::EncoderFiles {
+        config: built::read(site, &files.encoder.config)?,
+        weights: built::read(site, &files.encoder.weights)?,
+        tokenizer: built::read(site, &files.encoder.tokenizer)?,
+    };
+    engine.add_encoder(encoder).with_context(context)?;
+    for (n, shard) in files.keywords.iter().enumerate() {
+        engine
+            .keywords_mut()
+            .insert(n, &built::read(site, &shard.file)?)
+            .with_context(context)?;
+    }
+    Ok(engine)
+}
+
+/// `NAME=VALUE` pairs of a repeatable flag.
+fn pairs(flag: &str, values: &[String]) -> Result<Vec<(String, String)>, crate::UsageError> {
+    values
+        .iter()
+        .map(|f| {
+            f.split_once('=')
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .ok_or_else(|| {
+                    crate::UsageError(anyhow::anyhow!("{flag} {f:?}: expected NAME=VALUE"))
+                })
+        })
+        .collect()
 }
 
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let engine = load(&args.site)?;
-    let selected: Vec<(String, String)> = args
-        .facets
-        .iter()
-        .map(|f| {
-            f.split_once('=')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .ok_or_else(|| {
-                    crate::UsageError(anyhow::anyhow!("--facet {f:?}: expected NAME=LABEL"))
-                })
-        })
-        .collect::<Result<_, _>>()?;
-    check_facets(&engine.manifest().facets, &selected)?;
-    let filter = engine.facet_filter(&selected);
-    let hits = match (&args.text, &args.like) {
-        (Some(text), _) => engine.search_text(text, args.k, filter.as_deref())?,
-        (None, Some(id)) => engine.like(id, args.k, filter.as_deref())?,
-        (None, None) => unreachable!("clap requires --text or --like"),
+    let selection = Selection {
+        facets: pairs("--facet", &args.facets)?,
+        filters: pairs("--filter", &args.filters)?,
     };
+    check_facets(&engine.manifest().facets, &selection.facets)?;
+    let query = match (&args.text, &args.like) {
+        (Some(text), _) => Query::Text(text.clone()),
+        (None, Some(id)) => Query::Like(id.clone()),
+        (None, None) => Query::Browse,
+    };
+    let mode = SearchMode::from_name(&args.mode).expect("clap checks the mode");
+    let outcome = engine
+        .search(&query, mode, &selection, args.k)
+        .map_err(|e| match e {
+            vitrine_search::Error::Selection(why) => {
+                crate::UsageError(anyhow::anyhow!("{why}")).into()
+            }
+            e => anyhow::Error::from(e),
+        })?;
+    let hits = outcome.hits;
     let ids = &engine.items().ids;
     if args.json {
         let results = hits
@@ -90,7 +128,12 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
                 score: h.score,
             })
             .collect();
-        println!("{}", serde_json::to_string(&Output { results })?);
+        let output = Output {
+            mode: outcome.mode,
+            results,
+            counts: outcome.counts,
+        };
+        println!("{}", serde_json::to_string(&output)?);
         return Ok(ExitCode::SUCCESS);
     }
     let mut titles = std::collections::HashMap::new();

@@ -35,8 +35,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         );
     }
     for f in &files {
-        let problem = match built::read(&args.site, f) {
-            Err(e) => Some(format!("{}: {:#}", f.path, e.root_cause())),
+        let problem = match std::fs::read(args.site.join(&f.path)) {
+            Err(e) => Some(format!("{}: {e}", f.path)),
             Ok(b) => f.check(&b).err().map(|e| e.to_string()),
         };
         if let Some(p) = problem {

@@ -215,9 +215,11 @@ fn every_bad_row_is_reported_and_every_readable_image_is_indexed() {
             "dropped_columns",
             "embedded",
             "excluded",
+            "filters",
             "indexed",
             "reused",
             "rows",
+            "searchable_columns",
             "shortened",
             "skipped",
             "text_encoder"
@@ -476,6 +478,6 @@ fn usage_errors_exit_with_status_2_before_any_work() {
         );
         assert!(!out.exists() && built.report.is_none());
     }
-    // A missing subcommand argument is a usage error too.
-    common::run(["search", "--site", "x"]).expect_code(2);
+    // A missing subcommand argument is a usage error too (`search` without a query browses).
+    common::run(["search", "--text", "x"]).expect_code(2);
 }

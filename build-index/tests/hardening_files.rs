@@ -239,13 +239,10 @@ fn shopify_drafts_and_internal_columns_are_not_published() {
     assert_eq!(excluded, ["teapot", "cat"]);
     assert_eq!(
         report.dropped_columns,
-        [
-            "Cost per item",
-            "Variant Inventory Qty",
-            "Vendor",
-            "description"
-        ]
+        ["Cost per item", "Variant Inventory Qty", "description"]
     );
+    // The vendor is the brand: searchable (a filter needs two values; one product has one).
+    assert_eq!(report.searchable_columns, ["Vendor"]);
     let site = assert_complete_site(&out);
     let items = site.items();
     assert_eq!(items.len(), 1);

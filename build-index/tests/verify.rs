@@ -23,8 +23,8 @@ fn verify_accepts_a_fresh_build_and_counts_its_files() {
     let out = built_site(tmp.path());
     let site = SiteDir::open(&out);
     let files = site.manifest.files.all().len();
-    // 3 encoder files, vectors, item table, 1 metadata chunk, 8 thumbnails.
-    assert_eq!(files, 14);
+    // 3 encoder files, vectors, item table, 1 metadata chunk, 1 keyword shard, 8 thumbnails.
+    assert_eq!(files, 15);
     let run = verify(&out);
     run.expect_code(0);
     assert!(
@@ -123,7 +123,7 @@ fn verify_names_a_deleted_thumbnail_and_a_truncated_metadata_chunk() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("2 of 14 files are missing or damaged"),
+        run.stderr.contains("2 of 15 files are missing or damaged"),
         "{}",
         run.stderr
     );

@@ -78,6 +78,10 @@ pub struct Report {
     pub shortened: Vec<SkippedRow>,
     /// Columns not published.
     pub dropped_columns: Vec<String>,
+    /// The filters the page offers (their keys).
+    pub filters: Vec<String>,
+    /// Extra columns keyword search reads.
+    pub searchable_columns: Vec<String>,
     /// Damaged embedding-cache records dropped.
     pub damaged_cache_records: usize,
     /// The page's text encoder and its gate.
@@ -120,10 +124,23 @@ pub struct SearchHit {
     pub score: f32,
 }
 
+/// What `search --json` prints.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SearchResults {
-    results: Vec<SearchHit>,
+pub struct SearchResults {
+    /// How the text was ranked.
+    pub mode: vitrine_index::SearchMode,
+    /// The results, best first.
+    pub results: Vec<SearchHit>,
+    /// How the candidates spread over facets and filters.
+    pub counts: vitrine_index::filters::Counts,
+}
+
+impl SearchResults {
+    /// The result ids, best first.
+    pub fn ids(&self) -> Vec<String> {
+        self.results.iter().map(|h| h.id.clone()).collect()
+    }
 }
 
 impl Cli {
@@ -184,6 +201,12 @@ impl Cli {
     /// `build-index search --site dir --json` with more arguments; panics unless it succeeds.
     #[track_caller]
     pub fn search(&self, dir: &Path, args: &[&str]) -> Vec<SearchHit> {
+        self.search_output(dir, args).results
+    }
+
+    /// All that `build-index search --site dir --json` prints; panics unless it succeeds.
+    #[track_caller]
+    pub fn search_output(&self, dir: &Path, args: &[&str]) -> SearchResults {
         let mut all: Vec<OsString> = vec![
             "search".into(),
             "--site".into(),
@@ -193,9 +216,8 @@ impl Cli {
         all.extend(args.iter().map(OsString::from));
         let run = self.run(all);
         run.expect_code(0);
-        let parsed: SearchResults = serde_json::from_str(run.stdout.trim())
-            .unwrap_or_else(|e| panic!("search --json printed {:?}: {e}", run.stdout));
-        parsed.results
+        serde_json::from_str(run.stdout.trim())
+            .unwrap_or_else(|e| panic!("search --json printed {:?}: {e}", run.stdout))
     }
 
     /// The ids `search --site dir <args> --json` ranks, best first (an error, not a panic).

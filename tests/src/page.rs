@@ -1,6 +1,7 @@
 //! What the browser tests read from vitrine's page, through the `data-testid` hooks it renders:
-//! `status` (with `data-state` = `loading` | `ready` | `error`), `result` cards (with `data-id`,
-//! in rank order), `search-input` and `facet-chip`.
+//! `status` (with `data-state` = `loading` | `keyword` | `ready` | `degraded` | `error`), `result`
+//! cards (with `data-id`, in rank order, inside `results` with `data-mode`), `search-input`,
+//! `facet-chip`, `filter-chip`, `range-min`/`range-max` and `improve`.
 
 use std::time::Duration;
 
@@ -52,14 +53,51 @@ pub fn wait_ready(b: &Browser) -> Result<String> {
 
 /// Waits for `data-state="error"` and returns the status text; fails if it becomes ready.
 pub fn wait_error(b: &Browser) -> Result<String> {
-    let state = b.wait_until("the status to show an error", LOAD_TIMEOUT, || {
-        let (state, text) = status(b)?;
-        Ok((state != "loading").then_some((state, text)))
-    })?;
+    wait_failure(b, "error")
+}
+
+/// Waits for `data-state="degraded"` (keyword search only: the vectors or the text encoder
+/// failed) and returns the status text; fails if it becomes ready or shows an error.
+pub fn wait_degraded(b: &Browser) -> Result<String> {
+    wait_failure(b, "degraded")
+}
+
+fn wait_failure(b: &Browser, expected: &str) -> Result<String> {
+    let state = b.wait_until(
+        &format!("the status to be {expected}"),
+        LOAD_TIMEOUT,
+        || {
+            let (state, text) = status(b)?;
+            Ok((!matches!(state.as_str(), "loading" | "keyword")).then_some((state, text)))
+        },
+    )?;
     match state {
-        (s, text) if s == "error" => Ok(text),
-        (s, text) => bail!("expected the error state, the page is {s:?}: {text}"),
+        (s, text) if s == expected => Ok(text),
+        (s, text) => bail!("expected the {expected} state, the page is {s:?}: {text}"),
     }
+}
+
+/// Waits for `data-state="keyword"` or later (keyword search works) and returns the state.
+pub fn wait_opened(b: &Browser) -> Result<String> {
+    let opened = b.wait_until("keyword search to be ready", LOAD_TIMEOUT, || {
+        let (state, text) = status(b)?;
+        match state.as_str() {
+            "loading" => Ok(None),
+            "error" => Ok(Some(Err(text))),
+            _ => Ok(Some(Ok(state))),
+        }
+    })?;
+    opened.map_err(|text| anyhow!("the page shows an error: {text}{}", b.describe()))
+}
+
+/// The results list's `data-mode` (how they were ranked), if results are shown.
+pub fn result_mode(b: &Browser) -> Result<Option<String>> {
+    let v = b.execute(
+        "const r = document.querySelector('[data-testid=results]');\
+         return r ? r.dataset.mode : null;",
+        vec![],
+    )?;
+    Ok(v.as_str().map(str::to_string))
 }
 
 /// The `data-id`s of the result cards, in page order.

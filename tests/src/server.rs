@@ -422,9 +422,9 @@ pub fn file_reply(root: &Path, hit: &Hit) -> Reply {
     {
         Some((body, path, rel)) => {
             let cache = if immutable(&rel) {
-                "public, max-age=31536000, immutable"
+                vitrine_protocol::CACHE_IMMUTABLE
             } else {
-                "no-cache"
+                vitrine_protocol::CACHE_REVALIDATE
             };
             Reply::ok(body)
                 .header("Content-Type", mime(&path))

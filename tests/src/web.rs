@@ -144,6 +144,38 @@ impl Catalogue {
         Ok(Self { rows })
     }
 
+    /// [`Catalogue::standard`] with a `brand` (by the row's top category: `Toolbox` for tools,
+    /// `Hatter` for clothing, …) and a `price` in EUR on every row: a shop's feed with filters.
+    pub fn shop() -> Result<Self> {
+        let mut c = Self::standard()?;
+        for (n, row) in c.rows.iter_mut().enumerate() {
+            let top = row["category"].as_str().unwrap_or_default();
+            let brand = match top.split('/').next().unwrap_or_default() {
+                "food" => "Orchard",
+                "containers" => "Pack It",
+                "buildings" => "Vitrine Home",
+                "tools" => "Toolbox",
+                "people" => "Hatter",
+                "animals" => "Print Shop",
+                "transportation" | "recreation" => "Playtime",
+                "" => "Photo Lab",
+                _ => "Sticker Co",
+            };
+            row["brand"] = brand.into();
+            row["price"] = format!("{}.00 EUR", 2 + n).into();
+        }
+        Ok(c)
+    }
+
+    /// The ids of the rows whose `key` is `value`, in catalogue order.
+    pub fn ids_where(&self, key: &str, value: &str) -> Vec<String> {
+        self.rows
+            .iter()
+            .filter(|r| r[key] == value)
+            .filter_map(|r| r["id"].as_str().map(str::to_string))
+            .collect()
+    }
+
     /// The ids, in catalogue order.
     pub fn ids(&self) -> Vec<String> {
         self.rows

@@ -26,6 +26,31 @@ const TITLE: &[&str] = &["title", "name", "product_name"];
 const DESCRIPTION: &[&str] = &["description", "body (html)", "body_html"];
 const LINK: &[&str] = &["link", "url", "product_url"];
 const PRICE: &[&str] = &["price", "variant price", "sale_price"];
+/// Columns read beside the row's roles (they stay in [`super::Row::extra`]): words the
+/// keyword index searches, and columns that become filters.
+pub(crate) const BRAND: &[&str] = &["brand", "vendor", "manufacturer"];
+/// A product type or category column.
+pub(crate) const PRODUCT_TYPE: &[&str] = &[
+    "product_type",
+    "product type",
+    "type",
+    "category",
+    "google_product_category",
+];
+/// Keywords or tags.
+pub(crate) const KEYWORDS: &[&str] = &["keywords", "tags", "keyword", "tag"];
+/// Columns offered as value filters when present, besides brand and product type.
+pub(crate) const FILTER_COLUMNS: &[&str] = &[
+    "availability",
+    "condition",
+    "custom_label_0",
+    "custom_label_1",
+    "custom_label_2",
+    "custom_label_3",
+    "custom_label_4",
+];
+/// A sale price column (the price itself is the row's price).
+pub(crate) const SALE_PRICE: &[&str] = &["sale_price", "sale price"];
 /// Shopify's product status (`active`, `draft`, `archived`).
 const STATUS: &[&str] = &["status"];
 /// Shopify's `Published` (`TRUE`/`FALSE`).

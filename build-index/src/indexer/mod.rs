@@ -8,6 +8,8 @@ mod cache;
 mod compute;
 mod encoder;
 mod facets;
+mod filters;
+mod keywords;
 mod pipeline;
 mod progress;
 mod recall;
@@ -111,6 +113,15 @@ pub(crate) struct Args {
     /// link, thumbnail.
     #[arg(long = "keep-column", value_name = "NAME")]
     keep_columns: Vec<String>,
+    /// Offer this catalogue column as a filter on the page (repeatable). Brand, product type,
+    /// availability, condition, custom labels, price and sale price are offered when present.
+    #[arg(long = "filter-column", value_name = "NAME")]
+    filter_columns: Vec<String>,
+    /// Also write the cache headers this host needs into the site's root (the folder holding
+    /// --out): `_headers` for Netlify and Cloudflare Pages, `s3-upload.sh` for S3 (+ CloudFront).
+    /// See the README's deploy recipes.
+    #[arg(long, value_enum, value_name = "HOST")]
+    host_headers: Option<crate::hosting::Host>,
     /// Memory the decoding threads share, in MB: an image is decoded when its share fits, and
     /// refused when it alone needs more.
     #[arg(long, default_value_t = 1024, value_name = "MB")]
@@ -134,6 +145,9 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let specs = facets::parse_specs(&args.facets, &args.facet_templates).map_err(UsageError)?;
     check_ranges(args).map_err(UsageError)?;
+    if let Some(host) = args.host_headers {
+        crate::hosting::check(host, &args.out).map_err(|e| UsageError(e.into()))?;
+    }
     let columns = ColumnOptions {
         id: args.id_column.clone(),
         image: args.image_column.clone(),
@@ -155,6 +169,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let cache_dir = args.cache.clone().unwrap_or_else(cache::default_dir);
     // A folder catalogue may hold the site and the cache (`--out shop/search`): not products.
     let cat = catalogue::read(&args.catalogue, &columns, &[&args.out, &cache_dir])?;
+    check_filter_columns(&cat, &args.filter_columns)?;
     let ckpt = Checkpoint::open(&args.model)?;
     note(&format!(
         "{} rows in {}; model {}",
@@ -257,6 +272,17 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         }
     }
     skipped.sort_by_key(|s| s.row());
+    let indexed_rows: Vec<&catalogue::Row> = indexed.iter().map(|(row, _, _)| *row).collect();
+    let kept = |name: &str| {
+        args.keep_columns
+            .iter()
+            .any(|k| k.trim().eq_ignore_ascii_case(name))
+    };
+    let filters = filters::build(&indexed_rows, &args.filter_columns);
+    let keyword_index = keywords::build(&indexed_rows, kept("description"));
+    let mut published = args.keep_columns.clone();
+    published.extend(filters.columns.iter().cloned());
+    published.extend(keyword_index.columns.iter().cloned());
     let report = Report {
         rows: cat.total,
         indexed: indexed.len(),
@@ -265,12 +291,14 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         skipped,
         excluded: cat.excluded.iter().map(ReportRow::from).collect(),
         shortened: cat.shortened.iter().map(ReportRow::from).collect(),
-        dropped_columns: report::dropped_columns(&cat, &args.keep_columns),
+        dropped_columns: report::dropped_columns(&cat, &published),
+        filters: filters.filters.iter().map(|f| f.key.clone()).collect(),
+        searchable_columns: keyword_index.columns.clone(),
         damaged_cache_records: embeddings.damaged(),
         text_encoder: None,
     };
-    for n in report.notes() {
-        note(&n);
+    for n in report.notes().iter().chain(&filters.notes) {
+        note(n);
     }
     let write_report = |r: &Report| -> Result<()> {
         match &args.report {
@@ -342,6 +370,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         out: &args.out,
         info,
         keep_columns: &args.keep_columns,
+        filters,
+        keywords: keyword_index,
     };
     let rows: Vec<(&catalogue::Row, &[u8])> = indexed
         .iter()
@@ -359,6 +389,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         build_id,
         args.out.display()
     ));
+    if let Some(host) = args.host_headers {
+        let (path, notes) = crate::hosting::write(host, &args.out)?;
+        note(&format!("cache headers for {host:?}: {}", path.display()));
+        for n in notes {
+            eprintln!("warning: {n}");
+        }
+    }
     Ok(if report.skipped.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -423,4 +460,35 @@ fn model_identity(ckpt: &Checkpoint, fingerprint: &str) -> Result<String> {
     h.update(serde_json::to_vec(&ckpt.preprocess)?);
     h.update(vitrine_clip::PREPROCESS_VERSION.to_le_bytes());
     Ok(vitrine_index::hex(&h.finalize())[..24].to_string())
+}
+
+/// `--filter-column` must name columns the catalogue has.
+fn check_filter_columns(cat: &catalogue::Catalogue, named: &[String]) -> Result<()> {
+    let mut columns: Vec<&String> = Vec::new();
+    for r in &cat.rows {
+        for k in r.extra.keys() {
+            if !columns.contains(&k) {
+                columns.push(k);
+            }
+        }
+    }
+    for n in named {
+        if !columns
+            .iter()
+            .any(|c| c.trim().eq_ignore_ascii_case(n.trim()))
+        {
+            let list: Vec<&str> = columns.iter().map(|c| c.as_str()).collect();
+            return Err(UsageError(anyhow::anyhow!(
+                "--filter-column {n:?}: the catalogue has no such column (other columns: {}); \
+                 check the spelling",
+                if list.is_empty() {
+                    "none".to_string()
+                } else {
+                    list.join(", ")
+                }
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }

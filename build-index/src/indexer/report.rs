@@ -29,6 +29,10 @@ pub(crate) struct Report {
     pub(crate) shortened: Vec<ReportRow>,
     /// Catalogue columns that were not published (`--keep-column` publishes one).
     pub(crate) dropped_columns: Vec<String>,
+    /// The filters the page offers (their keys).
+    pub(crate) filters: Vec<String>,
+    /// Columns whose words the keyword index searches (brand, product type, keywords).
+    pub(crate) searchable_columns: Vec<String>,
     /// Damaged embedding-cache records dropped (their images were embedded again).
     pub(crate) damaged_cache_records: usize,
     /// The page's text encoder and its quality gate (absent when the build stopped before it).
@@ -83,8 +87,10 @@ impl ReportRow {
 }
 
 /// The columns of the catalogue's rows that the site will not publish: every extra column not
-/// named with `--keep-column`, and the description unless kept.
-pub(crate) fn dropped_columns(cat: &Catalogue, keep: &[String]) -> Vec<String> {
+/// in `published` (named with `--keep-column`, or made a filter or searchable), and the
+/// description unless kept.
+pub(crate) fn dropped_columns(cat: &Catalogue, published: &[String]) -> Vec<String> {
+    let keep = published;
     let kept = |name: &str| keep.iter().any(|k| k.trim().eq_ignore_ascii_case(name));
     let mut dropped = BTreeSet::new();
     for row in &cat.rows {
@@ -133,6 +139,21 @@ impl Report {
                 "not published (only what the page shows is): {}; publish a column with \
                  --keep-column NAME",
                 self.dropped_columns.join(", ")
+            ));
+        }
+        if !self.filters.is_empty() || !self.searchable_columns.is_empty() {
+            notes.push(format!(
+                "filters: {}; keyword search also reads: {}",
+                if self.filters.is_empty() {
+                    "none".into()
+                } else {
+                    self.filters.join(", ")
+                },
+                if self.searchable_columns.is_empty() {
+                    "ids and titles only".into()
+                } else {
+                    self.searchable_columns.join(", ")
+                }
             ));
         }
         if self.damaged_cache_records > 0 {

@@ -1,18 +1,22 @@
 //! Writes the site's files from the embedded rows and what `compute` made of them: metadata
-//! chunks, the item table, thumbnails, the vectors and the exported text encoder, all named by
-//! content hash and listed in a sealed `manifest.json`, written through [`Staging`].
+//! chunks, the item table (with filter values), thumbnails, the vectors, the keyword shards and
+//! the exported text encoder, all named by content hash and listed in a sealed `manifest.json`,
+//! written through [`Staging`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use vitrine_clip::Checkpoint;
+use vitrine_index::keywords::KeywordShard;
 use vitrine_index::{
     CHUNK_SIZE, Chunk, EncoderFiles, FORMAT, FORMAT_VERSION, FileRef, Files, Item, ItemTable,
     MANIFEST, Manifest, MetadataChunk, QUANTIZATION, Quantization,
 };
 
 use super::compute::Computed;
+use super::filters::Filters;
+use super::keywords::KeywordIndex;
 use super::write::Staging;
 use crate::catalogue::Row;
 
@@ -24,6 +28,10 @@ pub(crate) struct SiteOptions<'a> {
     pub(crate) info: BTreeMap<String, serde_json::Value>,
     /// Catalogue columns to publish besides what the page shows (`--keep-column`).
     pub(crate) keep_columns: &'a [String],
+    /// Filters and each item's values.
+    pub(crate) filters: Filters,
+    /// The keyword index.
+    pub(crate) keywords: KeywordIndex,
 }
 
 /// Writes every file of the site and its sealed manifest, then swaps the folder into place;
@@ -84,12 +92,21 @@ pub(crate) fn write(
         staging.write(&r.path, bytes)?;
         Ok(r)
     };
+    let SiteOptions {
+        filters,
+        keywords,
+        info,
+        ..
+    } = options;
     let table = ItemTable {
         ids: items.iter().map(|i| i.id.clone()).collect(),
         facets: facet_results
             .iter()
             .map(|(f, v)| (f.name.clone(), v.iter().map(|(l, _)| *l).collect()))
             .collect(),
+        values: filters.values,
+        numbers: filters.numbers,
+        title_terms: keywords.title_terms,
     };
     let items_ref = put("items", "json", &serde_json::to_vec(&table)?)?;
     let vectors_ref = put("vectors", "bin", &vectors.to_bytes())?;
@@ -107,6 +124,16 @@ pub(crate) fn write(
             file,
         });
     }
+    let keyword_shards = keywords
+        .shards
+        .iter()
+        .map(|(first, bytes)| {
+            Ok(KeywordShard {
+                first: first.clone(),
+                file: put("keywords/kw", "bin", bytes)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let read = |name: &str| {
         let p = ckpt.dir.join(name);
         std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))
@@ -130,11 +157,14 @@ pub(crate) fn write(
         encoder: exported.info,
         recall,
         facets: facet_results.into_iter().map(|(f, _)| f).collect(),
-        info: options.info,
+        filters: filters.filters,
+        keywords: keywords.info,
+        info,
         files: Files {
             vectors: vectors_ref,
             items: items_ref,
             metadata,
+            keywords: keyword_shards,
             encoder,
             thumbnails: thumbnails.into_values().collect(),
         },

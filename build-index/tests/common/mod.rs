@@ -7,7 +7,9 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-pub(crate) use vitrine_testkit::cli::{Build, Built, Cli, Report, Run, SearchHit, SkippedRow};
+pub(crate) use vitrine_testkit::cli::{
+    Build, Built, Cli, Report, Run, SearchHit, SearchResults, SkippedRow,
+};
 pub(crate) use vitrine_testkit::images::{mean_rgb, png};
 pub(crate) use vitrine_testkit::site_dir::{SiteDir, tree};
 pub(crate) use vitrine_testkit::tempdir;
@@ -46,6 +48,12 @@ pub(crate) fn verify(dir: &Path) -> Run {
 #[track_caller]
 pub(crate) fn search(dir: &Path, args: &[&str]) -> Vec<SearchHit> {
     cli().search(dir, args)
+}
+
+/// All that `build-index search --site dir --json` prints; panics unless it succeeds.
+#[track_caller]
+pub(crate) fn search_output(dir: &Path, args: &[&str]) -> SearchResults {
+    cli().search_output(dir, args)
 }
 
 /// Asserts that `dir` holds exactly the files its manifest lists and that `verify` accepts it.

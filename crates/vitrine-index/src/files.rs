@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::keywords::KeywordShard;
 use crate::{Error, Result};
 
 /// The largest file an index may list: a reader never sets aside more for one download.
@@ -199,7 +200,7 @@ impl<T> SearchFiles<T> {
 /// show results (`core`), and the thumbnails, which a page may skip when they are large.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfflineFiles {
-    /// Encoder, vectors, item table and metadata chunks.
+    /// Encoder, vectors, item table, metadata chunks and keyword shards.
     pub core: Vec<String>,
     /// Every thumbnail.
     pub thumbnails: Vec<String>,
@@ -216,6 +217,8 @@ pub struct Files {
     pub items: FileRef,
     /// Item metadata, in chunks.
     pub metadata: Vec<Chunk>,
+    /// The keyword index's shards, in term order.
+    pub keywords: Vec<KeywordShard>,
     /// The text encoder.
     pub encoder: EncoderFiles,
     /// Thumbnails, referenced by path from the metadata.
@@ -236,6 +239,7 @@ impl Files {
     pub fn all(&self) -> Vec<&FileRef> {
         let mut out = self.search().into_vec();
         out.extend(self.metadata.iter().map(|c| &c.file));
+        out.extend(self.keywords.iter().map(|s| &s.file));
         out.extend(&self.thumbnails);
         out
     }
@@ -249,6 +253,7 @@ impl Files {
             .map(|f| f.path.clone())
             .collect();
         core.extend(self.metadata.iter().map(|c| c.file.path.clone()));
+        core.extend(self.keywords.iter().map(|s| s.file.path.clone()));
         OfflineFiles {
             core,
             thumbnails: self.thumbnails.iter().map(|f| f.path.clone()).collect(),
@@ -258,8 +263,8 @@ impl Files {
 
     /// Checks what a reader relies on before it downloads anything: every path is a
     /// content-addressed name whose hash is the file's (so no path leaves the index folder), no
-    /// file is larger than [`MAX_FILE_BYTES`], and the metadata chunks cover items `0..count`
-    /// in order.
+    /// file is larger than [`MAX_FILE_BYTES`], keyword shards are in term order, and the metadata
+    /// chunks cover items `0..count` in order.
     pub(crate) fn check_bounds(&self, count: u32) -> Result<()> {
         for f in self.all() {
             let hex = f.sha256.len() == 64
@@ -280,6 +285,12 @@ impl Files {
                     f.path, f.size
                 )));
             }
+        }
+        if let Some(w) = self.keywords.windows(2).find(|w| w[0].first >= w[1].first) {
+            return Err(Error::Format(format!(
+                "manifest.json: the keyword shard {} is out of term order; the manifest is damaged",
+                w[1].file.path
+            )));
         }
         let mut next = 0u32;
         for c in &self.metadata {

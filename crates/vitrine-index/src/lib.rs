@@ -1,8 +1,11 @@
 //! vitrine's static index format, shared by the writer (`build-index`) and every reader (the page,
-//! `build-index search`): the manifest, the int8 vectors, item metadata, and the ranking over them,
-//! so a search from the command line and one in the browser give the same results.
+//! `build-index search`): the manifest, the int8 vectors, item metadata, the keyword index and
+//! filters, and the ranking over them, so a search from the command line and one in the browser
+//! give the same results.
 
 mod files;
+pub mod filters;
+pub mod keywords;
 mod manifest;
 mod metadata;
 pub mod qtensors;
@@ -18,7 +21,7 @@ pub use manifest::{
     Manifest, ModelInfo, Quantization, Recall,
 };
 pub use metadata::{CHUNK_SIZE, FacetValue, Item, ItemTable, MetadataChunk, safe_link};
-pub use rank::{Hit, ScanQuery};
+pub use rank::{Hit, ScanQuery, SearchMode};
 pub use vectors::{Vectors, normalize};
 
 /// The quantization kind this crate writes.

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::files::{Files, sha256_hex};
+use crate::filters::Filter;
+use crate::keywords::KeywordInfo;
 use crate::{Error, Result};
 
 /// The manifest's file name, fixed so the page can find it.
@@ -14,7 +16,7 @@ pub const MANIFEST: &str = "manifest.json";
 /// The `format` field of every vitrine manifest.
 pub const FORMAT: &str = "vitrine-index";
 /// The index format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The most items an index may hold.
 pub const MAX_ITEMS: u32 = 100_000_000;
 
@@ -130,6 +132,10 @@ pub struct Manifest {
     pub recall: Recall,
     /// Zero-shot facets.
     pub facets: Vec<Facet>,
+    /// Filters from the catalogue's columns.
+    pub filters: Vec<Filter>,
+    /// The keyword index (its shards are in `files`).
+    pub keywords: KeywordInfo,
     /// Extra build facts for humans (catalogue file name, row counts…).
     #[serde(default)]
     pub info: BTreeMap<String, serde_json::Value>,

@@ -92,14 +92,25 @@ pub fn safe_link(link: &str) -> Option<String> {
     }
 }
 
-/// The item table file: ids in catalogue order and facet label indices per item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The item table file: ids in catalogue order, and per item its facet labels, filter values and
+/// title term count: what search, filters and counts need before any metadata chunk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ItemTable {
     /// Item ids, in catalogue (vector) order.
     pub ids: Vec<String>,
     /// For each facet name, each item's label index into the manifest's `labels`.
     #[serde(default)]
     pub facets: BTreeMap<String, Vec<u16>>,
+    /// For each value filter (by key), each item's value: 0 for none, else 1 + its index into
+    /// the filter's values in the manifest.
+    #[serde(default)]
+    pub values: BTreeMap<String, Vec<u16>>,
+    /// For each range filter (by key), each item's number, if it has one.
+    #[serde(default)]
+    pub numbers: BTreeMap<String, Vec<Option<f64>>>,
+    /// Each item's distinct title terms (`keywords::title_term_count`).
+    #[serde(default)]
+    pub title_terms: Vec<u8>,
 }
 
 impl ItemTable {
@@ -107,10 +118,23 @@ impl ItemTable {
     pub fn from_json(bytes: &[u8], count: usize) -> Result<Self> {
         let c: Self =
             serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("item table: {e}")))?;
-        if c.ids.len() != count || c.facets.values().any(|v| v.len() != count) {
+        if c.ids.len() != count {
             return Err(Error::Format(format!(
                 "the item table lists {} ids, the manifest says {count}",
                 c.ids.len()
+            )));
+        }
+        let short = c
+            .facets
+            .values()
+            .chain(c.values.values())
+            .any(|v| v.len() != count)
+            || c.numbers.values().any(|v| v.len() != count)
+            || c.title_terms.len() != count;
+        if short {
+            return Err(Error::Format(format!(
+                "the item table's columns do not all hold {count} items; the index is damaged, \
+                 rebuild it"
             )));
         }
         Ok(c)

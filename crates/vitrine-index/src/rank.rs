@@ -15,6 +15,42 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// How a text query is ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// CLIP and keywords fused (see `vitrine-search`); keywords alone until the encoder arrives.
+    #[default]
+    Hybrid,
+    /// CLIP alone.
+    Semantic,
+    /// Keywords alone.
+    Keyword,
+}
+
+impl SearchMode {
+    /// Every mode.
+    pub const ALL: [SearchMode; 3] = [
+        SearchMode::Hybrid,
+        SearchMode::Semantic,
+        SearchMode::Keyword,
+    ];
+
+    /// The name in URLs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchMode::Hybrid => "hybrid",
+            SearchMode::Semantic => "semantic",
+            SearchMode::Keyword => "keyword",
+        }
+    }
+
+    /// The mode called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
 /// A query ready for the scan: `score = offset + unit * Σ q[d] · code[d]`.
 #[derive(Debug, Clone)]
 pub struct ScanQuery {

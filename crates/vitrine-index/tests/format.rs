@@ -5,6 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use vitrine_index::filters::{Filter, FilterKind};
+use vitrine_index::keywords::{
+    Field, KeywordIndexBuilder, KeywordInfo, KeywordShard, KeywordShardData, title_term_count,
+};
 use vitrine_index::{
     Chunk, EncoderFiles, EncoderFormat, EncoderInfo, EncoderQuality, FORMAT, FORMAT_VERSION, Facet,
     FacetValue, FileRef, Files, Item, ItemTable, Manifest, MetadataChunk, ModelInfo, QUANTIZATION,
@@ -78,6 +82,19 @@ fn items() -> Vec<Item> {
     ]
 }
 
+/// The items' keyword index: one shard.
+fn keyword_shards() -> Vec<(String, Vec<u8>)> {
+    let mut b = KeywordIndexBuilder::default();
+    for (i, item) in items().iter().enumerate() {
+        b.add(i as u32, Field::Id, &item.id);
+        b.add(i as u32, Field::Title, &item.title);
+        if let Some(brand) = item.extra.get("brand").and_then(|v| v.as_str()) {
+            b.add(i as u32, Field::Brand, brand);
+        }
+    }
+    b.finish(3)
+}
+
 fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
     let mut m = Manifest {
         format: FORMAT.into(),
@@ -120,6 +137,29 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
             labels: vec!["red".into(), "blue".into()],
             counts: vec![2, 1],
         }],
+        filters: vec![
+            Filter {
+                key: "brand".into(),
+                label: "Brand".into(),
+                kind: FilterKind::Values {
+                    values: vec!["Acme".into()],
+                    counts: vec![1],
+                },
+            },
+            Filter {
+                key: "price".into(),
+                label: "Price".into(),
+                kind: FilterKind::Range {
+                    min: 12.0,
+                    max: 12.0,
+                    currency: Some("EUR".into()),
+                },
+            },
+        ],
+        keywords: KeywordInfo {
+            unmatched_weight: 1.386_294_4,
+            terms: 9,
+        },
         info: BTreeMap::new(),
         files: Files {
             vectors: FileRef::for_content("vectors", "bin", vectors),
@@ -129,6 +169,13 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
                 count: 3,
                 file: FileRef::for_content("meta/0", "json", chunk),
             }],
+            keywords: keyword_shards()
+                .into_iter()
+                .map(|(first, bytes)| KeywordShard {
+                    first,
+                    file: FileRef::for_content("keywords/kw", "bin", &bytes),
+                })
+                .collect(),
             encoder: EncoderFiles {
                 config: FileRef::for_content("encoder/config", "json", b"{}"),
                 weights: FileRef::for_content("encoder/text", "vtq", b"w"),
@@ -153,6 +200,9 @@ fn an_index_encodes_to_the_golden_files_and_decodes_back() {
     let catalog = ItemTable {
         ids: vec!["sku-1".into(), "sku-2".into(), "sku-3".into()],
         facets,
+        values: BTreeMap::from([("brand".to_string(), vec![1u16, 0, 0])]),
+        numbers: BTreeMap::from([("price".to_string(), vec![Some(12.0), None, None])]),
+        title_terms: items().iter().map(|i| title_term_count(&i.title)).collect(),
     };
     let cbytes = serde_json::to_vec(&catalog).unwrap();
     golden("items.json", &cbytes);
@@ -166,6 +216,28 @@ fn an_index_encodes_to_the_golden_files_and_decodes_back() {
     let chunk_bytes = serde_json::to_vec(&chunk).unwrap();
     golden("metadata-chunk.json", &chunk_bytes);
     assert_eq!(MetadataChunk::from_json(&chunk_bytes).unwrap(), chunk);
+
+    let shards = keyword_shards();
+    assert_eq!(shards.len(), 1);
+    golden("keywords.bin", &shards[0].1);
+    let shard = KeywordShardData::from_bytes(&shards[0].1, 3).unwrap();
+    let cafe = shard.get("cafe").expect("café is folded to cafe");
+    assert_eq!((cafe.items, cafe.postings.len()), (1, 1));
+    assert_eq!(cafe.postings[0].fields, Field::Title as u8);
+    let sku = shard.get("sku").unwrap();
+    assert_eq!(
+        sku.postings.iter().map(|p| p.item).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert!(sku.weight < cafe.weight, "a rarer term weighs more");
+    assert_eq!(
+        shard.get("acme").unwrap().postings[0].fields,
+        Field::Brand as u8
+    );
+    assert!(
+        KeywordShardData::from_bytes(&shards[0].1, 2).is_err(),
+        "items out of range"
+    );
 
     let m = manifest(&vbytes, &cbytes, &chunk_bytes);
     let json = m.to_json();

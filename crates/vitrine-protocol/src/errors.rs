@@ -98,6 +98,12 @@ pub enum SearchError {
     /// "More like this" for an id the catalogue does not have.
     #[error("no item has the id {0:?}")]
     UnknownId(String),
+    /// A facet, filter or value this catalogue does not have (a link from an older build).
+    #[error("{0}")]
+    Selection(String),
+    /// The search needs the vectors or the text encoder, still downloading.
+    #[error("this search needs the visual search model, which is still loading")]
+    StillLoading,
     /// A file the results need is gone from the host: the site was redeployed since the page
     /// was opened.
     #[error("the catalogue was updated since this page was opened; reload the page ({0})")]

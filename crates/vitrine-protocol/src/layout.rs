@@ -100,6 +100,13 @@ pub const SHELL_FILES: [&str; 8] = [
     "vitrine-worker-relaxed_bg.wasm",
 ];
 
+/// `Cache-Control` for files named by their content ([`is_content_addressed`]).
+pub const CACHE_IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// `Cache-Control` for every other file (the shell's fixed names, the manifest): revalidated on
+/// every use, so a redeploy is seen at once.
+pub const CACHE_REVALIDATE: &str = "no-cache";
+
 /// Whether a file of the deployed site (a path relative to the page's folder, `/`-separated)
 /// is named by its content: index files other than the manifest, and the files Trunk hashes
 /// (`vitrine-web-<16 hex>.js`, `…_bg.wasm`, `style-<16 hex>.css`).

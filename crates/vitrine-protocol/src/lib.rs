@@ -9,7 +9,7 @@ mod messages;
 
 pub use errors::{DownloadError, IndexFault, IndexProblem, LoadError, SearchError};
 pub use layout::{
-    INDEX_DIR, KeepBuild, RELAXED_SIMD_PROBE, SHELL_FILES, ServiceWorkerConfig,
-    ServiceWorkerMessage, WORKER_BOOT, WorkerBuild, is_content_addressed,
+    CACHE_IMMUTABLE, CACHE_REVALIDATE, INDEX_DIR, KeepBuild, RELAXED_SIMD_PROBE, SHELL_FILES,
+    ServiceWorkerConfig, ServiceWorkerMessage, WORKER_BOOT, WorkerBuild, is_content_addressed,
 };
 pub use messages::{Found, Request, Response, SearchQuery, SiteInfo};

@@ -3,7 +3,8 @@
 //! error the page can tell apart without reading its text.
 
 use serde::{Deserialize, Serialize};
-use vitrine_index::{Facet, Item, OfflineFiles};
+use vitrine_index::filters::{Counts, Filter};
+use vitrine_index::{Facet, Item, OfflineFiles, SearchMode};
 
 use crate::errors::{LoadError, SearchError};
 
@@ -15,6 +16,8 @@ pub enum SearchQuery {
     Text(String),
     /// "More like this" for an item id.
     Like(String),
+    /// Every item in catalogue order (filters apply).
+    Browse,
 }
 
 /// Page → worker.
@@ -34,15 +37,20 @@ pub enum Request {
         query: SearchQuery,
         /// How many results.
         k: usize,
+        /// How text is ranked (hybrid runs as keyword until the encoder has loaded).
+        mode: SearchMode,
         /// Facet selections `(facet, label)`.
         facets: Vec<(String, String)>,
+        /// Filter selections `(key, value or range)`.
+        filters: Vec<(String, String)>,
     },
 }
 
 /// One search result with the item's metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Found {
-    /// Cosine similarity (from the int8 vector).
+    /// The ranking's score: cosine similarity (semantic, More like this), fused score
+    /// (hybrid), keyword score, or 0 (browsing).
     pub score: f32,
     /// The item.
     pub item: Item,
@@ -59,11 +67,10 @@ pub struct SiteInfo {
     pub model: String,
     /// Facets for filter chips.
     pub facets: Vec<Facet>,
+    /// Filters from the catalogue's columns.
+    pub filters: Vec<Filter>,
     /// The index's files to keep for offline use (relative to the index folder).
     pub offline: OfflineFiles,
-    /// How queries are encoded: the encoder's layout and the kernel running it (e.g.
-    /// `q8e4a7 relaxed`, `f16`).
-    pub engine: String,
 }
 
 /// Worker → page.
@@ -72,15 +79,24 @@ pub struct SiteInfo {
 pub enum Response {
     /// The worker is listening.
     Started,
-    /// Bytes of the index downloaded so far, of `total`.
+    /// The manifest and item table are loaded and checked: keyword search, filters and
+    /// browsing work; the vectors and the text encoder follow.
+    Opened(SiteInfo),
+    /// The vectors are loaded and checked: "More like this" works.
+    VectorsLoaded,
+    /// Bytes of the vectors and text encoder downloaded so far, of `total`.
     Progress {
         /// Bytes received.
         loaded: u64,
         /// Bytes to receive in all.
         total: u64,
     },
-    /// The index is loaded and checked.
-    Ready(SiteInfo),
+    /// The vectors and text encoder are loaded and checked: every search works.
+    Ready {
+        /// How queries are encoded: the encoder's layout and the kernel running it (e.g.
+        /// `q8e4a7 relaxed`, `f16`).
+        engine: String,
+    },
     /// Loading failed; nothing can be searched.
     Failed {
         /// Why.
@@ -92,6 +108,10 @@ pub enum Response {
         id: u32,
         /// The results.
         found: Vec<Found>,
+        /// How the query's candidates spread over facets and filters.
+        counts: Counts,
+        /// How the text was ranked.
+        mode: SearchMode,
     },
     /// Search `id` failed.
     SearchFailed {
@@ -138,7 +158,9 @@ mod tests {
             id: 1,
             query: SearchQuery::Like("sku-1".into()),
             k: 10,
+            mode: SearchMode::Hybrid,
             facets: vec![("color".into(), "red".into())],
+            filters: vec![("price".into(), "10-50".into())],
         };
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), request);

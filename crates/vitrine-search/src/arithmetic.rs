@@ -43,6 +43,27 @@ pub(crate) fn parse(query: &str) -> Vec<Term> {
     terms
 }
 
+/// The words keyword search looks for: the query itself when it is plain, else the text of its
+/// added terms (a `- floral` term is not something to match).
+pub fn keyword_text(query: &str) -> String {
+    let terms = parse(query);
+    match terms.as_slice() {
+        [one] if one.weight == 1.0 && one.text == query.trim() => query.to_string(),
+        _ => {
+            let mut words: Vec<&str> = terms
+                .iter()
+                .filter(|t| t.weight > 0.0)
+                .map(|t| t.text.as_str())
+                .collect();
+            // A trailing space ends the word being typed; keep it so.
+            if query.ends_with(char::is_whitespace) {
+                words.push("");
+            }
+            words.join(" ")
+        }
+    }
+}
+
 /// The largest weight of a term: a larger one (`99999999999999999999999999999999999999999:red`,
 /// which overflows `f32`) counts as this, so a query always gives finite scores.
 pub(crate) const MAX_WEIGHT: f32 = 100.0;

@@ -1,58 +1,29 @@
-//! Search over a built site: the exported text encoder and tokenizer, the int8 vectors and the
-//! item table, each checked against the manifest. `build-index search` and the page's worker
-//! both run this, so the command line predicts exactly what shoppers see.
+//! Search over a built site, for `build-index search` and the page's worker alike, so the command
+//! line predicts exactly what shoppers see. A site opens from its manifest and item table
+//! (keyword search, filters, browsing), then takes the vectors ("More like this") and the text
+//! encoder (semantic and hybrid search) as they arrive; every file is checked against the
+//! manifest by whoever fetched it.
 
 mod arithmetic;
+mod filter;
+mod fuse;
+mod keyword;
+mod text;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+pub use arithmetic::keyword_text;
+pub use filter::Selection;
+pub use fuse::RRF_K;
+pub use keyword::{KeywordHit, KeywordRanking, Keywords};
+use vitrine_index::filters::Counts;
+use vitrine_index::{EncoderFiles, Hit, ItemTable, Manifest, SearchMode, Vectors};
 
-use vitrine_clip::{ClipTokenizer, QuantTextEncoder, TextEncoder};
-use vitrine_index::{EncoderFormat, Hit, ItemTable, Manifest, SearchFiles, Vectors};
-
-/// The text tower a site ships: quantized (integer kernels) or f16 (candle, in f32).
-#[derive(Debug)]
-enum TextModel {
-    F16(TextEncoder),
-    Quantized(Box<QuantTextEncoder>),
-}
-
-impl TextModel {
-    fn encode(&self, ids: &[u32]) -> vitrine_clip::Result<Vec<f32>> {
-        match self {
-            Self::F16(e) => e.encode(ids),
-            Self::Quantized(e) => e.encode(ids),
-        }
-    }
-
-    /// The layout and the kernel, for the page's status line.
-    fn describe(&self) -> String {
-        match self {
-            Self::F16(_) => "f16".into(),
-            Self::Quantized(e) => {
-                let kernel = match e.kernel() {
-                    vitrine_clip::quant::kernels::Kernel::Portable => "portable",
-                    vitrine_clip::quant::kernels::Kernel::Simd128 => "simd128",
-                    vitrine_clip::quant::kernels::Kernel::Relaxed => "relaxed",
-                };
-                format!("{} {kernel}", e.layout())
-            }
-        }
-    }
-
-    fn dim(&self) -> usize {
-        match self {
-            Self::F16(e) => e.dim(),
-            Self::Quantized(e) => e.dim(),
-        }
-    }
-
-    fn max_len(&self) -> usize {
-        match self {
-            Self::F16(e) => e.max_len(),
-            Self::Quantized(e) => e.max_len(),
-        }
-    }
+/// A part of the site that arrives after the item table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The int8 vectors.
+    Vectors,
+    /// The text encoder.
+    Encoder,
 }
 
 /// Everything that can go wrong loading or searching a site.
@@ -73,35 +44,55 @@ pub enum Error {
     /// `like` was given an id the catalogue does not have.
     #[error("no item has the id {0:?}")]
     UnknownId(String),
+    /// A facet, filter, value or range that this site does not have.
+    #[error("{0}")]
+    Selection(String),
+    /// The search needs a part of the site that has not been loaded yet.
+    #[error("{0:?} not loaded yet")]
+    NotLoaded(Part),
 }
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A loaded site, ready to answer queries.
+/// Candidates a semantic ranking contributes to fusion and to the counts.
+pub const WINDOW: usize = 1000;
+
+/// What to search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
+    /// A text query (query arithmetic for the semantic side).
+    Text(String),
+    /// "More like this" for an item id.
+    Like(String),
+    /// Every item, in catalogue order (filters still apply).
+    Browse,
+}
+
+/// A search's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The best `k`, best first.
+    pub hits: Vec<Hit>,
+    /// How the query's candidates spread over facets and filters.
+    pub counts: Counts,
+    /// How the text was ranked (hybrid asked before the encoder arrived runs as keyword).
+    pub mode: SearchMode,
+}
+
+/// A loaded site.
 #[derive(Debug)]
 pub struct Engine {
     manifest: Manifest,
-    encoder: TextModel,
-    tokenizer: ClipTokenizer,
-    vectors: Vectors,
     items: ItemTable,
-    /// Term embeddings already computed: typing "red dress + su…" re-encodes only the last term.
-    terms: Mutex<HashMap<String, Vec<f32>>>,
+    keywords: Keywords,
+    vectors: Option<Vectors>,
+    text: Option<text::TextSide>,
 }
 
 impl Engine {
-    /// Checks every file against the manifest (size and SHA-256), then loads them.
-    pub fn new(manifest: Manifest, files: SearchFiles<Vec<u8>>) -> Result<Self> {
-        for (r, b) in manifest.files.search().zip(files.as_ref()).into_vec() {
-            r.check(b)?;
-        }
-        Self::from_checked(manifest, files)
-    }
-
-    /// Loads files the caller has already checked against the manifest (each with
-    /// [`FileRef::check`], as they arrived), without hashing them again.
-    pub fn from_checked(manifest: Manifest, files: SearchFiles<Vec<u8>>) -> Result<Self> {
+    /// Opens a site from its manifest and item table (checked by the caller).
+    pub fn open(manifest: Manifest, items: &[u8]) -> Result<Self> {
         if manifest.quantization.kind != vitrine_index::QUANTIZATION {
             return Err(Error::Mismatch(format!(
                 "the vectors are quantized as {:?}, this page reads {:?}; rebuild the index with \
@@ -110,127 +101,192 @@ impl Engine {
                 vitrine_index::QUANTIZATION
             )));
         }
-        let SearchFiles {
-            encoder: e,
-            vectors,
-            items,
-        } = files;
-        // The weights move into the model: a quantized encoder is used where it was downloaded.
-        let encoder = match manifest.encoder.format {
-            EncoderFormat::F16 => TextModel::F16(TextEncoder::from_bytes(&e.config, &e.weights)?),
-            EncoderFormat::Quantized => TextModel::Quantized(Box::new(
-                QuantTextEncoder::from_bytes(&e.config, e.weights)?,
-            )),
-        };
-        let tokenizer = ClipTokenizer::from_bytes(&e.tokenizer, encoder.max_len())?;
-        let vectors = Vectors::from_bytes(&vectors)?;
-        let count = manifest.count as usize;
-        let items = ItemTable::from_json(&items, count)?;
-        if vectors.len() != count || vectors.dim() != encoder.dim() {
-            return Err(Error::Mismatch(format!(
-                "the vectors hold {} items of width {}, the manifest says {count} and the encoder \
-                 gives width {}; the files come from different builds",
-                vectors.len(),
-                vectors.dim(),
-                encoder.dim()
-            )));
-        }
+        let items = ItemTable::from_json(items, manifest.count as usize)?;
+        let keywords = Keywords::new(manifest.files.keywords.clone(), &manifest.keywords, &items);
         Ok(Self {
             manifest,
-            encoder,
-            tokenizer,
-            vectors,
             items,
-            terms: Mutex::default(),
+            keywords,
+            vectors: None,
+            text: None,
         })
     }
 
-    /// The manifest this engine was loaded from.
+    /// Adds the vectors (checked by the caller).
+    pub fn add_vectors(&mut self, bytes: &[u8]) -> Result<()> {
+        let vectors = Vectors::from_bytes(bytes)?;
+        let count = self.manifest.count as usize;
+        let dim = self.manifest.model.dim as usize;
+        if vectors.len() != count || vectors.dim() != dim {
+            return Err(Error::Mismatch(format!(
+                "the vectors hold {} items of width {}, the manifest says {count} of width {dim}; \
+                 the files come from different builds",
+                vectors.len(),
+                vectors.dim()
+            )));
+        }
+        self.vectors = Some(vectors);
+        Ok(())
+    }
+
+    /// Adds the text encoder (its files checked by the caller).
+    pub fn add_encoder(&mut self, files: EncoderFiles<Vec<u8>>) -> Result<()> {
+        let text = text::TextSide::new(self.manifest.encoder.format, files)?;
+        let dim = self.manifest.model.dim as usize;
+        if text.dim() != dim {
+            return Err(Error::Mismatch(format!(
+                "the text encoder gives vectors of width {}, the index's are {dim}; the files \
+                 come from different builds",
+                text.dim()
+            )));
+        }
+        self.text = Some(text);
+        Ok(())
+    }
+
+    /// The keyword shards: which a query needs, and adding them as they arrive.
+    pub fn keywords_mut(&mut self) -> &mut Keywords {
+        &mut self.keywords
+    }
+
+    /// The keyword index.
+    pub fn keywords(&self) -> &Keywords {
+        &self.keywords
+    }
+
+    /// The manifest this engine was opened from.
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
 
-    /// How queries are encoded: the encoder's layout and kernel (`q8e4a7 relaxed`, `f16`).
-    pub fn engine(&self) -> String {
-        self.encoder.describe()
-    }
-
-    /// Ids in catalogue order, and facet labels.
+    /// Ids in catalogue order, facet labels and filter values.
     pub fn items(&self) -> &ItemTable {
         &self.items
     }
 
-    /// The quantized vectors.
-    pub fn vectors(&self) -> &Vectors {
-        &self.vectors
+    /// The vectors, once added.
+    pub fn vectors(&self) -> Option<&Vectors> {
+        self.vectors.as_ref()
     }
 
-    /// Projected features of one text, unpadded (as `get_text_features`).
-    fn encode_text(&self, text: &str) -> Result<Vec<f32>> {
-        if let Some(hit) = self.terms.lock().ok().and_then(|t| t.get(text).cloned()) {
-            return Ok(hit);
-        }
-        let ids = self.tokenizer.encode(text)?;
-        let features = self.encoder.encode(&ids)?;
-        if !features.iter().all(|x| x.is_finite()) {
-            return Err(Error::NotFinite(text.to_string()));
-        }
-        if let Ok(mut t) = self.terms.lock() {
-            t.insert(text.to_string(), features.clone());
-        }
-        Ok(features)
+    /// How queries are encoded (`q8e4a7 relaxed`, `f16`), once the encoder is added.
+    pub fn engine(&self) -> Option<String> {
+        self.text.as_ref().map(text::TextSide::describe)
     }
 
-    /// The normalised vector a query ranks by, with query arithmetic (`a + b - c`, `2:a`);
-    /// `None` for an empty query or one whose terms cancel out.
-    fn query_vector(&self, query: &str) -> Result<Option<Vec<f32>>> {
-        let mut parts = Vec::new();
-        for term in arithmetic::parse(query) {
-            parts.push((term.weight, self.encode_text(&term.text)?));
+    /// Whether a mode can run now.
+    pub fn can(&self, mode: SearchMode) -> bool {
+        match mode {
+            SearchMode::Keyword => true,
+            SearchMode::Hybrid | SearchMode::Semantic => {
+                self.text.is_some() && self.vectors.is_some()
+            }
         }
-        Ok(arithmetic::combine(&parts))
     }
 
-    /// The `k` best items for a text query, best first; equal scores keep catalogue order.
-    pub fn search_text(&self, query: &str, k: usize, filter: Option<&[bool]>) -> Result<Vec<Hit>> {
-        Ok(match self.query_vector(query)? {
-            Some(v) => self.vectors.search(&self.vectors.query(&v), k, filter),
-            None => Vec::new(),
+    /// Runs a search: the best `k` items allowed by `selection`, and counts over the query's
+    /// candidates. `mode` ranks text queries; hybrid runs as keyword until the encoder and
+    /// vectors are added.
+    pub fn search(
+        &self,
+        query: &Query,
+        mode: SearchMode,
+        selection: &Selection,
+        k: usize,
+    ) -> Result<Outcome> {
+        let compiled = filter::Compiled::new(&self.manifest, &self.items, selection)?;
+        let allowed = |i: u32| compiled.allows(i);
+        let count = self.manifest.count;
+        let (hits, candidates, mode) = match query {
+            Query::Browse => {
+                let all: Vec<u32> = (0..count).collect();
+                let hits = all
+                    .iter()
+                    .copied()
+                    .filter(|&i| allowed(i))
+                    .take(k)
+                    .map(|index| Hit { index, score: 0.0 })
+                    .collect();
+                (hits, all, mode)
+            }
+            Query::Like(id) => {
+                let vectors = self
+                    .vectors
+                    .as_ref()
+                    .ok_or(Error::NotLoaded(Part::Vectors))?;
+                let item = self
+                    .items
+                    .position(id)
+                    .ok_or_else(|| Error::UnknownId(id.clone()))?;
+                let hits = vectors.like(item, k, compiled.mask().as_deref());
+                let window = vectors.like(item, WINDOW, None);
+                (
+                    hits,
+                    window.iter().map(|h| h.index).collect(),
+                    SearchMode::Semantic,
+                )
+            }
+            Query::Text(q) => self.text_search(q, mode, &compiled, k)?,
+        };
+        Ok(Outcome {
+            hits,
+            counts: compiled.counts(&candidates),
+            mode,
         })
     }
 
-    /// "More like this": the item itself first, then the most similar items.
-    pub fn like(&self, id: &str, k: usize, filter: Option<&[bool]>) -> Result<Vec<Hit>> {
-        let item = self
-            .items
-            .position(id)
-            .ok_or_else(|| Error::UnknownId(id.to_string()))?;
-        Ok(self.vectors.like(item, k, filter))
-    }
-
-    /// Items allowed by facet selections (`(facet, label)`; labels of one facet are alternatives,
-    /// different facets must all match). `None` when nothing is selected.
-    pub fn facet_filter(&self, selected: &[(String, String)]) -> Option<Vec<bool>> {
-        if selected.is_empty() {
-            return None;
-        }
-        let mut allowed = vec![true; self.items.ids.len()];
-        for facet in &self.manifest.facets {
-            let wanted: Vec<u16> = selected
-                .iter()
-                .filter(|(f, _)| *f == facet.name)
-                .filter_map(|(_, l)| facet.labels.iter().position(|x| x == l).map(|p| p as u16))
-                .collect();
-            if wanted.is_empty() {
-                continue;
+    fn text_search(
+        &self,
+        q: &str,
+        mode: SearchMode,
+        compiled: &filter::Compiled<'_>,
+        k: usize,
+    ) -> Result<(Vec<Hit>, Vec<u32>, SearchMode)> {
+        let allowed = |i: u32| compiled.allows(i);
+        let mode = match mode {
+            SearchMode::Hybrid if !self.can(SearchMode::Hybrid) => SearchMode::Keyword,
+            SearchMode::Semantic if self.text.is_none() => {
+                return Err(Error::NotLoaded(Part::Encoder));
             }
-            let labels = self.items.facets.get(&facet.name);
-            for (i, a) in allowed.iter_mut().enumerate() {
-                *a &= labels
-                    .and_then(|l| l.get(i))
-                    .is_some_and(|l| wanted.contains(l));
+            SearchMode::Semantic if self.vectors.is_none() => {
+                return Err(Error::NotLoaded(Part::Vectors));
             }
+            m => m,
+        };
+        let keywords = (mode != SearchMode::Semantic).then(|| {
+            self.keywords
+                .search(&arithmetic::keyword_text(q), &self.items.title_terms)
+        });
+        let semantic = match (&self.text, &self.vectors, mode) {
+            (Some(text), Some(vectors), SearchMode::Semantic | SearchMode::Hybrid) => {
+                text.query_vector(q)?.map(|v| (vectors, vectors.query(&v)))
+            }
+            _ => None,
+        };
+        let mut candidates: Vec<u32> = Vec::new();
+        if let Some(kw) = &keywords {
+            candidates.extend(kw.exact_id);
+            candidates.extend(&kw.exact_titles);
+            candidates.extend(kw.hits.iter().map(|h| h.item));
         }
-        Some(allowed)
+        if let Some((vectors, sq)) = &semantic {
+            candidates.extend(vectors.search(sq, WINDOW, None).iter().map(|h| h.index));
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mask = compiled.mask();
+        let hits = match (mode, &keywords, &semantic) {
+            (SearchMode::Semantic, _, Some((vectors, sq))) => {
+                vectors.search(sq, k, mask.as_deref())
+            }
+            (SearchMode::Semantic, _, None) => Vec::new(),
+            (SearchMode::Hybrid, Some(kw), Some((vectors, sq))) => {
+                let semantic = vectors.search(sq, WINDOW, mask.as_deref());
+                fuse::fuse(&semantic, kw, &allowed)
+            }
+            (_, Some(kw), _) => fuse::keywords_only(kw, &allowed),
+            (_, None, _) => Vec::new(),
+        };
+        Ok((hits.into_iter().take(k).collect(), candidates, mode))
     }
 }

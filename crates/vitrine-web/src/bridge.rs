@@ -1,5 +1,6 @@
-//! The page's side of the search worker: starts it, turns its messages into signals (load
-//! progress, ready, error) and searches into futures. The only place that talks to the worker.
+//! The page's side of the search worker: starts it, turns its messages into signals (opened,
+//! load progress, ready, degraded, error) and searches into futures. The only place that talks
+//! to the worker.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -8,6 +9,8 @@ use std::rc::Rc;
 use futures::channel::oneshot;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
+use vitrine_index::SearchMode;
+use vitrine_index::filters::Counts;
 use vitrine_protocol::{
     Found, LoadError, RELAXED_SIMD_PROBE, Request, Response, SearchError, SearchQuery, SiteInfo,
     WORKER_BOOT, WorkerBuild,
@@ -19,17 +22,43 @@ use web_sys::{MessageEvent, Worker, WorkerOptions};
 /// Where loading stands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
-    /// Downloading: bytes received of the total (0 of 0 before the manifest arrives).
-    Loading {
+    /// The worker is starting and reading the manifest and item table.
+    Starting,
+    /// Keyword search, filters and browsing work; the vectors and the text encoder are
+    /// downloading (bytes received of the total; 0 of 0 until the first progress report).
+    Opened {
         /// Bytes received.
         loaded: u64,
         /// Bytes in all.
         total: u64,
     },
-    /// Model and index loaded and checked.
+    /// Every search works.
     Ready,
+    /// The vectors or the text encoder failed to load: keyword search still works.
+    Degraded(Unavailable),
     /// Loading failed; nothing can be searched.
     Error(Unavailable),
+}
+
+impl Status {
+    /// Whether keyword search, filters and browsing work.
+    pub fn opened(&self) -> bool {
+        matches!(
+            self,
+            Status::Opened { .. } | Status::Ready | Status::Degraded(_)
+        )
+    }
+}
+
+/// A search's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The results, best first.
+    pub found: Vec<Found>,
+    /// How the query's candidates spread over facets and filters.
+    pub counts: Counts,
+    /// How the text was ranked (keyword while the encoder loads).
+    pub mode: SearchMode,
 }
 
 /// Why search is unavailable.
@@ -52,7 +81,7 @@ pub enum Unavailable {
     Stopped(String),
 }
 
-type Waiters = HashMap<u32, oneshot::Sender<Result<Vec<Found>, SearchError>>>;
+type Waiters = HashMap<u32, oneshot::Sender<Result<Answer, SearchError>>>;
 
 struct Inner {
     worker: Option<Worker>,
@@ -66,8 +95,12 @@ pub struct Bridge {
     inner: SendWrapper<Rc<Inner>>,
     /// Loading status.
     pub status: RwSignal<Status>,
-    /// The loaded index, once ready.
+    /// The opened index.
     pub info: RwSignal<Option<SiteInfo>>,
+    /// Whether "More like this" works (the vectors are loaded).
+    pub vectors: RwSignal<bool>,
+    /// How queries are encoded, once the encoder is loaded (e.g. `q8e4a7 relaxed`).
+    pub engine: RwSignal<Option<String>>,
 }
 
 /// The worker build to run: the relaxed-SIMD one where the browser validates relaxed SIMD, the
@@ -95,13 +128,12 @@ fn post(worker: Option<&Worker>, request: &Request) {
 
 impl Bridge {
     /// Starts the worker (`worker-boot.js` beside the page) and has it load the index at
-    /// `base` (absolute URL ending in `/`). `on_ready` runs once the index is loaded.
-    pub fn start(base: String, on_ready: impl Fn(&SiteInfo) + 'static) -> Self {
-        let status = RwSignal::new(Status::Loading {
-            loaded: 0,
-            total: 0,
-        });
+    /// `base` (absolute URL ending in `/`). `on_opened` runs once the index is opened.
+    pub fn start(base: String, on_opened: impl Fn(&SiteInfo) + 'static) -> Self {
+        let status = RwSignal::new(Status::Starting);
         let info = RwSignal::new(None);
+        let vectors = RwSignal::new(false);
+        let engine = RwSignal::new(None);
         // A classic worker: Trunk builds workers for wasm-bindgen's `no-modules` target. Its boot
         // script learns the names of the files to load from the worker's name.
         let build = worker_build();
@@ -115,10 +147,10 @@ impl Bridge {
             Ok(w) => w,
             Err(e) => {
                 status.set(Status::Error(Unavailable::CannotStart(format!("{e:?}"))));
-                return Self::from_parts(None, status, info);
+                return Self::from_parts(None, status, info, vectors, engine);
             }
         };
-        let bridge = Self::from_parts(Some(worker.clone()), status, info);
+        let bridge = Self::from_parts(Some(worker.clone()), status, info, vectors, engine);
         let inner = bridge.inner.clone();
         let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let Some(text) = event.data().as_string() else {
@@ -131,18 +163,43 @@ impl Bridge {
                 Response::Started => {
                     post(inner.worker.as_ref(), &Request::Load { base: base.clone() });
                 }
-                Response::Progress { loaded, total } => {
-                    status.set(Status::Loading { loaded, total });
-                }
-                Response::Ready(site) => {
-                    on_ready(&site);
+                Response::Opened(site) => {
+                    on_opened(&site);
                     info.set(Some(site));
+                    status.set(Status::Opened {
+                        loaded: 0,
+                        total: 0,
+                    });
+                }
+                Response::VectorsLoaded => vectors.set(true),
+                Response::Progress { loaded, total } => {
+                    status.set(Status::Opened { loaded, total });
+                }
+                Response::Ready { engine: name } => {
+                    engine.set(Some(name));
                     status.set(Status::Ready);
                 }
-                Response::Failed { error } => status.set(Status::Error(error.into())),
-                Response::Results { id, found } => {
+                Response::Failed { error } => {
+                    let why = Unavailable::from(error);
+                    let opened = status.get_untracked().opened();
+                    status.set(if opened {
+                        Status::Degraded(why)
+                    } else {
+                        Status::Error(why)
+                    });
+                }
+                Response::Results {
+                    id,
+                    found,
+                    counts,
+                    mode,
+                } => {
                     if let Some(tx) = inner.waiters.borrow_mut().remove(&id) {
-                        let _ = tx.send(Ok(found));
+                        let _ = tx.send(Ok(Answer {
+                            found,
+                            counts,
+                            mode,
+                        }));
                     }
                 }
                 Response::SearchFailed { id, error } => {
@@ -160,7 +217,7 @@ impl Bridge {
                 .ok()
                 .and_then(|m| m.as_string())
                 .filter(|m| !m.is_empty());
-            let started = status.get_untracked() == Status::Ready;
+            let started = status.get_untracked().opened();
             status.set(Status::Error(match (message, started) {
                 (None, false) => Unavailable::NotStarted,
                 (Some(m), false) => Unavailable::FailedLoading(m),
@@ -178,6 +235,8 @@ impl Bridge {
         worker: Option<Worker>,
         status: RwSignal<Status>,
         info: RwSignal<Option<SiteInfo>>,
+        vectors: RwSignal<bool>,
+        engine: RwSignal<Option<String>>,
     ) -> Self {
         let inner = Inner {
             worker,
@@ -188,6 +247,8 @@ impl Bridge {
             inner: SendWrapper::new(Rc::new(inner)),
             status,
             info,
+            vectors,
+            engine,
         }
     }
 
@@ -196,8 +257,10 @@ impl Bridge {
         &self,
         query: SearchQuery,
         k: usize,
+        mode: SearchMode,
         facets: Vec<(String, String)>,
-    ) -> Result<Vec<Found>, SearchError> {
+        filters: Vec<(String, String)>,
+    ) -> Result<Answer, SearchError> {
         let (tx, rx) = oneshot::channel();
         let id = {
             let mut next = self.inner.next_id.borrow_mut();
@@ -214,7 +277,9 @@ impl Bridge {
                 id,
                 query,
                 k,
+                mode,
                 facets,
+                filters,
             },
         );
         rx.await.unwrap_or(Err(SearchError::WorkerStopped))

@@ -16,34 +16,35 @@ pub(crate) fn index_fault(e: &vitrine_index::Error) -> IndexFault {
     }
 }
 
-/// An engine error as a fault of its kind, or the id "More like this" did not find.
-fn engine_fault(e: vitrine_search::Error) -> Result<IndexFault, String> {
+/// An engine error as a fault of its kind.
+fn engine_fault(e: vitrine_search::Error) -> IndexFault {
     let problem = match &e {
         vitrine_search::Error::Clip(_) | vitrine_search::Error::NotFinite(_) => {
             IndexProblem::Encoder
         }
-        vitrine_search::Error::Index(i) => return Ok(index_fault(i)),
-        vitrine_search::Error::Mismatch(_) => IndexProblem::Mismatch,
-        vitrine_search::Error::UnknownId(id) => return Err(id.clone()),
+        vitrine_search::Error::Index(i) => return index_fault(i),
+        vitrine_search::Error::Mismatch(_)
+        | vitrine_search::Error::UnknownId(_)
+        | vitrine_search::Error::Selection(_)
+        | vitrine_search::Error::NotLoaded(_) => IndexProblem::Mismatch,
     };
-    Ok(IndexFault {
+    IndexFault {
         problem,
         message: e.to_string(),
-    })
+    }
 }
 
 /// An engine error while loading.
 pub(crate) fn load_error(e: vitrine_search::Error) -> LoadError {
-    LoadError::Index(engine_fault(e).unwrap_or_else(|id| IndexFault {
-        problem: IndexProblem::Mismatch,
-        message: format!("no item has the id {id:?}"),
-    }))
+    LoadError::Index(engine_fault(e))
 }
 
 /// An engine error while searching.
 pub(crate) fn search_error(e: vitrine_search::Error) -> SearchError {
-    match engine_fault(e) {
-        Ok(fault) => SearchError::Index(fault),
-        Err(id) => SearchError::UnknownId(id),
+    match e {
+        vitrine_search::Error::UnknownId(id) => SearchError::UnknownId(id),
+        vitrine_search::Error::Selection(why) => SearchError::Selection(why),
+        vitrine_search::Error::NotLoaded(_) => SearchError::StillLoading,
+        e => SearchError::Index(engine_fault(e)),
     }
 }

@@ -1,6 +1,8 @@
 //! The search worker: everything heavy runs here, off the page's thread, so typing never freezes.
-//! It downloads the index (reporting bytes), has `vitrine-search` check every file against the
-//! manifest, encodes queries with CLIP and ranks; only the latest pending search is run.
+//! It opens the index (manifest, item table: keyword search works at once), then downloads the
+//! vectors and the text encoder (reporting bytes), fetches keyword shards and metadata chunks as
+//! searches need them, checks every file against the manifest, and ranks with `vitrine-search`;
+//! only the latest pending search is run.
 
 mod errors;
 mod fetch;
@@ -9,12 +11,13 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use vitrine_index::{Manifest, MetadataChunk, SearchFiles};
+use vitrine_index::filters::Counts;
+use vitrine_index::{EncoderFiles, Manifest, MetadataChunk, SearchMode};
 use vitrine_protocol::{
     DownloadError, Found, IndexFault, IndexProblem, LoadError, Request, Response, SearchError,
     SearchQuery, SiteInfo,
 };
-use vitrine_search::Engine;
+use vitrine_search::{Engine, Query, Selection};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
@@ -23,7 +26,8 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent};
 #[derive(Default)]
 struct State {
     base: String,
-    engine: Option<Rc<Engine>>,
+    /// The opened site; the vectors, encoder and keyword shards are added as they arrive.
+    engine: Option<Rc<RefCell<Engine>>>,
     chunks: HashMap<usize, Rc<MetadataChunk>>,
     /// The newest search not yet started; one it replaces is answered "superseded".
     pending: Option<Request>,
@@ -80,37 +84,68 @@ pub fn start() {
     post(&Response::Started);
 }
 
+/// Opens the site (manifest and item table: keyword search works), then adds the vectors and
+/// the text encoder, telling the page at each step.
 async fn load(state: Rc<RefCell<State>>, base: String) {
-    match load_engine(&base).await {
-        Ok(engine) => {
-            let m = engine.manifest();
-            let info = SiteInfo {
-                build_id: m.build_id.clone(),
-                count: m.count,
-                model: m.model.id.clone(),
-                facets: m.facets.clone(),
-                offline: m.files.offline(),
-                engine: engine.engine(),
-            };
-            let mut s = state.borrow_mut();
-            s.base = base;
-            s.engine = Some(Rc::new(engine));
-            s.chunks.clear();
-            drop(s);
-            post(&Response::Ready(info));
-        }
+    let engine = match open(&base).await {
+        Ok(engine) => engine,
+        Err(error) => return post(&Response::Failed { error }),
+    };
+    let m = engine.manifest();
+    let info = SiteInfo {
+        build_id: m.build_id.clone(),
+        count: m.count,
+        model: m.model.id.clone(),
+        facets: m.facets.clone(),
+        filters: m.filters.clone(),
+        offline: m.files.offline(),
+    };
+    let files = m.files.clone();
+    let engine = Rc::new(RefCell::new(engine));
+    {
+        let mut s = state.borrow_mut();
+        s.base = base.clone();
+        s.engine = Some(engine.clone());
+        s.chunks.clear();
+    }
+    post(&Response::Opened(info));
+    match add_models(&engine, &base, &files).await {
+        Ok(name) => post(&Response::Ready { engine: name }),
         Err(error) => post(&Response::Failed { error }),
     }
 }
 
-async fn load_engine(base: &str) -> Result<Engine, LoadError> {
+/// Downloads and checks one file of the manifest.
+async fn checked(base: &str, r: &vitrine_index::FileRef) -> Result<Vec<u8>, LoadError> {
+    let bytes = fetch::fetch_all(&format!("{base}{}", r.path), false)
+        .await
+        .map_err(LoadError::Download)?;
+    r.check(&bytes)
+        .map_err(|e| LoadError::Index(errors::index_fault(&e)))?;
+    Ok(bytes)
+}
+
+/// The manifest and the item table.
+async fn open(base: &str) -> Result<Engine, LoadError> {
     let manifest_url = format!("{base}{}", vitrine_index::MANIFEST);
     let bytes = fetch::fetch_all(&manifest_url, true)
         .await
         .map_err(LoadError::Download)?;
     let manifest =
         Manifest::from_json(&bytes).map_err(|e| LoadError::Index(errors::index_fault(&e)))?;
-    let refs = manifest.files.search().into_vec();
+    let items = checked(base, &manifest.files.items).await?;
+    Engine::open(manifest, &items).map_err(errors::load_error)
+}
+
+/// The vectors, then the text encoder (largest file first, for early progress); returns how
+/// queries are encoded.
+async fn add_models(
+    engine: &RefCell<Engine>,
+    base: &str,
+    files: &vitrine_index::Files,
+) -> Result<String, LoadError> {
+    let e = &files.encoder;
+    let refs = [&files.vectors, &e.weights, &e.tokenizer, &e.config];
     let total = refs.iter().map(|r| r.size).sum();
     let mut down = fetch::Downloader::new(total, |loaded, total| {
         post(&Response::Progress { loaded, total })
@@ -124,10 +159,26 @@ async fn load_engine(base: &str) -> Result<Engine, LoadError> {
         // Check each file as it arrives, so a bad one is named before the rest downloads.
         r.check(&b)
             .map_err(|e| LoadError::Index(errors::index_fault(&e)))?;
+        if got.is_empty() {
+            engine
+                .borrow_mut()
+                .add_vectors(&b)
+                .map_err(errors::load_error)?;
+            post(&Response::VectorsLoaded);
+        }
         got.push(b);
     }
-    let files = SearchFiles::from_vec(got).expect("one download per search file");
-    Engine::from_checked(manifest, files).map_err(errors::load_error)
+    let [_, weights, tokenizer, config]: [Vec<u8>; 4] =
+        got.try_into().expect("one download per file");
+    let mut engine = engine.borrow_mut();
+    engine
+        .add_encoder(EncoderFiles {
+            config,
+            weights,
+            tokenizer,
+        })
+        .map_err(errors::load_error)?;
+    Ok(engine.engine().unwrap_or_default())
 }
 
 /// Runs pending searches until none is left, newest first (older ones were superseded).
@@ -154,13 +205,21 @@ async fn drain(state: Rc<RefCell<State>>) {
             id,
             query,
             k,
+            mode,
             facets,
+            filters,
         } = request
         else {
             continue;
         };
-        let response = match search(&state, &engine, &base, &query, k, &facets).await {
-            Ok(found) => Response::Results { id, found },
+        let selection = Selection { facets, filters };
+        let response = match search(&state, &engine, &base, &query, mode, &selection, k).await {
+            Ok((found, counts, mode)) => Response::Results {
+                id,
+                found,
+                counts,
+                mode,
+            },
             Err(error) => Response::SearchFailed { id, error },
         };
         post(&response);
@@ -169,23 +228,65 @@ async fn drain(state: Rc<RefCell<State>>) {
     }
 }
 
+/// Fetches the keyword shards a text query needs that are not loaded yet.
+async fn fetch_shards(engine: &RefCell<Engine>, base: &str, text: &str) -> Result<(), SearchError> {
+    let missing: Vec<(usize, vitrine_index::FileRef)> = engine
+        .borrow()
+        .keywords()
+        .missing(&vitrine_search::keyword_text(text))
+        .into_iter()
+        .map(|(n, r)| (n, r.clone()))
+        .collect();
+    for (n, r) in missing {
+        let bytes = fetch_result_file(base, &r).await?;
+        engine
+            .borrow_mut()
+            .keywords_mut()
+            .insert(n, &bytes)
+            .map_err(|e| SearchError::Index(errors::index_fault(&e)))?;
+    }
+    Ok(())
+}
+
+/// Downloads and checks a file a search needs.
+async fn fetch_result_file(base: &str, r: &vitrine_index::FileRef) -> Result<Vec<u8>, SearchError> {
+    let bytes = fetch::fetch_all(&format!("{base}{}", r.path), false)
+        .await
+        .map_err(|e| match e {
+            // Shards and chunks are fetched as searches need them: after a redeploy, a page
+            // opened earlier finds its build's files gone.
+            DownloadError::Status { status: 404, .. } => SearchError::Redeployed(e),
+            e => SearchError::Download(e),
+        })?;
+    r.check(&bytes)
+        .map_err(|e| SearchError::Index(errors::index_fault(&e)))?;
+    Ok(bytes)
+}
+
 async fn search(
     state: &Rc<RefCell<State>>,
-    engine: &Engine,
+    engine: &RefCell<Engine>,
     base: &str,
     query: &SearchQuery,
+    mode: SearchMode,
+    selection: &Selection,
     k: usize,
-    facets: &[(String, String)],
-) -> Result<Vec<Found>, SearchError> {
-    let filter = engine.facet_filter(facets);
-    let hits = match query {
-        SearchQuery::Text(text) => engine.search_text(text, k, filter.as_deref()),
-        SearchQuery::Like(id) => engine.like(id, k, filter.as_deref()),
-    }
-    .map_err(errors::search_error)?;
-    let files = &engine.manifest().files;
-    let mut found = Vec::with_capacity(hits.len());
-    for h in hits {
+) -> Result<(Vec<Found>, Counts, SearchMode), SearchError> {
+    let query = match query {
+        SearchQuery::Text(text) => {
+            fetch_shards(engine, base, text).await?;
+            Query::Text(text.clone())
+        }
+        SearchQuery::Like(id) => Query::Like(id.clone()),
+        SearchQuery::Browse => Query::Browse,
+    };
+    let outcome = engine
+        .borrow()
+        .search(&query, mode, selection, k)
+        .map_err(errors::search_error)?;
+    let files = engine.borrow().manifest().files.clone();
+    let mut found = Vec::with_capacity(outcome.hits.len());
+    for h in outcome.hits {
         let Some((n, chunk_ref)) = files.chunk_of(h.index) else {
             return Err(SearchError::Index(IndexFault {
                 problem: IndexProblem::Malformed,
@@ -196,17 +297,7 @@ async fn search(
         let chunk = match cached {
             Some(c) => c,
             None => {
-                let r = &chunk_ref.file;
-                let bytes = fetch::fetch_all(&format!("{base}{}", r.path), false)
-                    .await
-                    .map_err(|e| match e {
-                        // Chunks are fetched as results need them: after a redeploy, a page
-                        // opened earlier finds its build's files gone.
-                        DownloadError::Status { status: 404, .. } => SearchError::Redeployed(e),
-                        e => SearchError::Download(e),
-                    })?;
-                r.check(&bytes)
-                    .map_err(|e| SearchError::Index(errors::index_fault(&e)))?;
+                let bytes = fetch_result_file(base, &chunk_ref.file).await?;
                 let c = MetadataChunk::from_json(&bytes)
                     .map_err(|e| SearchError::Index(errors::index_fault(&e)))?;
                 let c = Rc::new(c);
@@ -223,5 +314,5 @@ async fn search(
             item,
         });
     }
-    Ok(found)
+    Ok((found, outcome.counts, outcome.mode))
 }

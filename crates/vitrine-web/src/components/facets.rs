@@ -1,7 +1,8 @@
 //! Filter chips for the zero-shot facets `build-index` computed (e.g. colour). Labels of one facet
-//! are alternatives; different facets must all match.
+//! are alternatives; different facets must all match. Counts follow the current query.
 
 use leptos::prelude::*;
+use vitrine_index::filters::Counts;
 use vitrine_protocol::SiteInfo;
 
 use crate::url_state::UrlState;
@@ -13,6 +14,8 @@ pub fn FacetChips(
     info: RwSignal<Option<SiteInfo>>,
     /// The current search state (selected chips).
     state: RwSignal<UrlState>,
+    /// Counts of the latest answer (the catalogue's own counts until one arrives).
+    counts: Signal<Option<Counts>>,
     /// Toggles `(facet, label)`.
     on_toggle: Callback<(String, String)>,
 ) -> impl IntoView {
@@ -24,12 +27,15 @@ pub fn FacetChips(
                     .into_iter()
                     .map(|facet| {
                         let name = facet.name.clone();
+                        let live = counts.get().and_then(|c| c.facets.get(&name).cloned());
                         let chips = facet
                             .labels
                             .iter()
                             .zip(&facet.counts)
-                            .filter(|(_, n)| **n > 0)
-                            .map(|(label, n)| {
+                            .enumerate()
+                            .filter(|(_, (_, n))| **n > 0)
+                            .map(|(i, (label, n))| {
+                                let n = live.as_ref().and_then(|l| l.get(i).copied()).unwrap_or(*n);
                                 let pair = (name.clone(), label.clone());
                                 let on = {
                                     let pair = pair.clone();
@@ -42,6 +48,7 @@ pub fn FacetChips(
                                         data-testid="facet-chip"
                                         data-facet=pair.0.clone()
                                         data-label=pair.1.clone()
+                                        data-count=n.to_string()
                                         aria-pressed=move || on().to_string()
                                         on:click=move |_| on_toggle.run(pair.clone())
                                     >

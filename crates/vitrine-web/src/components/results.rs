@@ -5,11 +5,25 @@
 use leptos::html::Input;
 use leptos::prelude::*;
 use leptos::web_sys::KeyboardEvent;
+use vitrine_index::SearchMode;
 use vitrine_protocol::{Found, INDEX_DIR, SearchError};
 use wasm_bindgen::JsCast;
 
-/// What a search resolved to: nothing asked yet (`None`) or the results.
-pub type SearchOutcome = Result<Option<Vec<Found>>, SearchError>;
+use crate::bridge::Answer;
+
+/// What a search resolved to: not run yet (`None`: the index or model it needs is loading) or
+/// the answer.
+pub type SearchOutcome = Result<Option<Answer>, SearchError>;
+
+/// Whether keyboard focus is on a result card.
+pub fn focus_in_results() -> bool {
+    let active = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.active_element());
+    cards()
+        .iter()
+        .any(|c| c.is_same_node(active.as_ref().map(|a| a.as_ref())))
+}
 
 fn cards() -> Vec<web_sys::HtmlElement> {
     let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
@@ -54,6 +68,8 @@ fn neighbour(all: &[web_sys::HtmlElement], i: usize, key: &str) -> Option<usize>
 pub fn ResultGrid(
     /// The results, best first.
     found: Vec<Found>,
+    /// How they were ranked.
+    mode: SearchMode,
     /// "More like this" was chosen for an id.
     on_like: Callback<String>,
     /// The search box, for Escape.
@@ -92,7 +108,7 @@ pub fn ResultGrid(
         }
     };
     view! {
-        <ol class="results" data-testid="results" on:keydown=on_keydown>
+        <ol class="results" data-testid="results" data-mode=mode.name() on:keydown=on_keydown>
             {found
                 .into_iter()
                 .map(|f| view! { <ResultCard found=f on_like=on_like/> })
@@ -109,7 +125,7 @@ fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
     let href = item.link.as_deref().and_then(vitrine_index::safe_link);
     let thumb = item.thumbnail.map(|t| format!("{INDEX_DIR}{t}"));
     let score_text = format!("{score:.3}");
-    let hover = format!("similarity {score_text}");
+    let hover = format!("score {score_text}");
     let score_attr = score_text.clone();
     let title = item.title.clone();
     view! {

@@ -1,5 +1,6 @@
-//! The status line: download progress (bytes of total) on first load, a short summary once
-//! ready, or what went wrong. `data-state` is `loading`, `ready` or `error` for tests.
+//! The status line: "keyword search ready · visual search loading" with download progress on
+//! first load, a short summary once ready, keyword-only when the model failed, or what went
+//! wrong. `data-state` is `loading`, `keyword`, `ready`, `degraded` or `error` for tests.
 
 use leptos::prelude::*;
 use vitrine_protocol::SiteInfo;
@@ -15,37 +16,50 @@ fn megabytes(bytes: u64) -> String {
 pub fn StatusBar(
     /// Loading status.
     status: RwSignal<Status>,
-    /// The loaded index.
+    /// The opened index.
     info: RwSignal<Option<SiteInfo>>,
+    /// How queries are encoded, once the encoder is loaded.
+    engine: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let state = move || match status.get() {
-        Status::Loading { .. } => "loading",
+        Status::Starting => "loading",
+        Status::Opened { .. } => "keyword",
         Status::Ready => "ready",
+        Status::Degraded(_) => "degraded",
         Status::Error(_) => "error",
     };
-    let body = move || match status.get() {
-        Status::Loading { loaded, total } if total > 0 => view! {
-            <progress max=total.to_string() value=loaded.to_string()></progress>
-            <span>
-                "Downloading the search model: " {megabytes(loaded)} " of " {megabytes(total)}
-                " (once; it then works offline)"
+    let count = move || info.get().map(|i| i.count).unwrap_or_default();
+    let body = move || {
+        match status.get() {
+        Status::Starting => view! { <span>"Starting…"</span> }.into_any(),
+        Status::Opened { loaded, total } => view! {
+            <span>{format!("{} items · keyword search ready · visual search loading", count())}</span>
+            {(total > 0).then(|| view! {
+                <progress max=total.to_string() value=loaded.to_string()></progress>
+                <span class="bytes">
+                    {megabytes(loaded)} " of " {megabytes(total)} " (once; it then works offline)"
+                </span>
+            })}
+        }
+        .into_any(),
+        Status::Ready => view! {
+            <span>{format!("{} items · searching on your device", count())}</span>
+        }
+        .into_any(),
+        Status::Degraded(why) => view! {
+            <span role="alert">
+                {format!("{} items · keyword search only: visual search is unavailable: ", count())}
+                {why.to_string()}
             </span>
         }
         .into_any(),
-        Status::Loading { .. } => view! { <span>"Starting…"</span> }.into_any(),
-        Status::Ready => {
-            let summary = info
-                .get()
-                .map(|i| format!("{} items · searching on your device", i.count))
-                .unwrap_or_default();
-            view! { <span>{summary}</span> }.into_any()
-        }
         Status::Error(why) => view! {
             <span role="alert">"Search is unavailable: " {why.to_string()}</span>
         }
         .into_any(),
+    }
     };
-    let engine = move || info.get().map(|i| i.engine).unwrap_or_default();
+    let engine = move || engine.get().unwrap_or_default();
     view! {
         <div class="status" data-testid="status" data-state=state data-engine=engine aria-live="polite">
             {body}
