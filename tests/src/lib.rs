@@ -30,6 +30,21 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The benchmarks' full-size ViT-B/32 checkpoint with random weights (`target/random-vit-b-32`),
+/// made by vitrine-clip's `random_checkpoint` example when missing.
+pub fn random_vit_b_32() -> Result<PathBuf> {
+    let root = repo_root();
+    let dir = root.join("target/random-vit-b-32");
+    if !dir.join("model.safetensors").exists() {
+        run(Command::new("cargo")
+            .args(["run", "--release", "-q", "-p", "vitrine-clip", "--example"])
+            .args(["random_checkpoint", "--"])
+            .arg(&dir)
+            .current_dir(&root))?;
+    }
+    Ok(dir)
+}
+
 /// Runs a command, failing with its output when it does not succeed.
 pub fn run(cmd: &mut Command) -> Result<std::process::Output> {
     let shown = format!("{cmd:?}");

@@ -438,6 +438,29 @@ pub fn file_reply(root: &Path, hit: &Hit) -> Reply {
 }
 
 impl Reply {
+    /// The same reply compressed with gzip when the request accepts it (as static hosts serve
+    /// JavaScript, WebAssembly and JSON).
+    pub fn gzip_for(mut self, hit: &Hit) -> Self {
+        use std::io::Write;
+        let accepted = hit
+            .header("Accept-Encoding")
+            .is_some_and(|a| a.split(',').any(|e| e.trim().starts_with("gzip")));
+        if !accepted || self.status != 200 {
+            return self;
+        }
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        if z.write_all(&self.body).is_err() {
+            return self;
+        }
+        match z.finish() {
+            Ok(body) => {
+                self.body = body;
+                self.header("Content-Encoding", "gzip")
+            }
+            Err(_) => self,
+        }
+    }
+
     /// The same reply with another status.
     pub fn with_status(mut self, status: u16) -> Self {
         self.status = status;

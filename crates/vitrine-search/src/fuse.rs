@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 use vitrine_index::Hit;
 
-use crate::keyword::KeywordRanking;
+use crate::keyword::{KeywordHit, KeywordRanking};
 
 /// The rank constant of reciprocal-rank fusion.
 pub const RRF_K: f32 = 60.0;
@@ -61,15 +61,30 @@ pub(crate) fn fuse(
     hits
 }
 
-/// The keyword ranking alone, with the exact id and exact titles first.
+/// Whether a keyword hit matched every word of the query.
+pub(crate) fn has_every_word(h: &KeywordHit) -> bool {
+    h.coverage >= 1.0 - 1e-6
+}
+
+/// The keyword ranking alone, with the exact id and exact titles first: the items matching every
+/// word of the query when there are any (a shopper's words narrow, as in a shop's own search),
+/// else those matching some.
 pub(crate) fn keywords_only(keywords: &KeywordRanking, allowed: &dyn Fn(u32) -> bool) -> Vec<Hit> {
-    fuse(&[], keywords, allowed)
+    let full = |h: &&KeywordHit| has_every_word(h);
+    if !keywords.hits.iter().filter(full).any(|h| allowed(h.item)) {
+        return fuse(&[], keywords, allowed);
+    }
+    let narrowed = KeywordRanking {
+        hits: keywords.hits.iter().filter(full).copied().collect(),
+        exact_id: keywords.exact_id,
+        exact_titles: keywords.exact_titles.clone(),
+    };
+    fuse(&[], &narrowed, allowed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyword::KeywordHit;
 
     fn hit(index: u32, score: f32) -> Hit {
         Hit { index, score }
@@ -125,5 +140,19 @@ mod tests {
         let first = |k: &KeywordRanking| fuse(&semantic, k, &|_| true)[0].index;
         assert_eq!(first(&full), 4);
         assert_eq!(first(&weak), 1);
+    }
+
+    #[test]
+    fn keywords_alone_narrow_to_items_with_every_word_when_there_are_any() {
+        let both = KeywordRanking {
+            hits: vec![kw(4, 0.5), kw(2, 1.0), kw(9, 1.0)],
+            ..KeywordRanking::default()
+        };
+        let order = |k: &KeywordRanking, allowed: &dyn Fn(u32) -> bool| -> Vec<u32> {
+            keywords_only(k, allowed).iter().map(|h| h.index).collect()
+        };
+        assert_eq!(order(&both, &|_| true), [2, 9]);
+        // When a filter leaves no item with every word, items with some words are shown.
+        assert_eq!(order(&both, &|i| i == 4), [4]);
     }
 }

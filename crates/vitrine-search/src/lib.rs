@@ -267,7 +267,14 @@ impl Engine {
         if let Some(kw) = &keywords {
             candidates.extend(kw.exact_id);
             candidates.extend(&kw.exact_titles);
-            candidates.extend(kw.hits.iter().map(|h| h.item));
+            // Keywords alone narrow to the items with every word, when there are any.
+            let narrow = mode == SearchMode::Keyword && kw.hits.iter().any(fuse::has_every_word);
+            candidates.extend(
+                kw.hits
+                    .iter()
+                    .filter(|h| !narrow || fuse::has_every_word(h))
+                    .map(|h| h.item),
+            );
         }
         if let Some((vectors, sq)) = &semantic {
             candidates.extend(vectors.search(sq, WINDOW, None).iter().map(|h| h.index));

@@ -132,14 +132,7 @@ fn gzip_size(path: &Path) -> Result<usize> {
 
 fn main() -> Result<()> {
     let root = vitrine_testkit::repo_root();
-    let ckpt_dir = root.join("target/random-vit-b-32");
-    if !ckpt_dir.join("model.safetensors").exists() {
-        run(Command::new("cargo")
-            .args(["run", "--release", "-q", "-p", "vitrine-clip", "--example"])
-            .args(["random_checkpoint", "--"])
-            .arg(&ckpt_dir)
-            .current_dir(&root))?;
-    }
+    let ckpt_dir = vitrine_testkit::random_vit_b_32()?;
     let ckpt = Checkpoint::open(ckpt_dir.to_str().context("path")?)?;
     let tokenizer = ckpt.tokenizer()?;
     let ids = tokenizer.encode(QUERY)?;
