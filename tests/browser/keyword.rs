@@ -62,7 +62,7 @@ fn before_the_encoder_keywords_filters_facets_and_more_like_this_work_then_resul
     // The server holds every request for the encoder until the test lets it go.
     let held = Arc::new(AtomicBool::new(true));
     let server = {
-        let (held, root) = (held.clone(), site.root().to_path_buf());
+        let (held, root, weights) = (held.clone(), site.root().to_path_buf(), weights.clone());
         TestServer::start(move |hit, _| {
             let until = Instant::now() + Duration::from_secs(300);
             while hit.file_path().ends_with(&weights)
@@ -216,6 +216,13 @@ fn before_the_encoder_keywords_filters_facets_and_more_like_this_work_then_resul
     type_query(&browser, query)?;
     wait_mode(&browser, "keyword")?;
     ensure!(status(&browser)?.0 == "keyword", "{:?}", status(&browser)?);
+    // Only the worker asks for the encoder: the service worker caches it once it has arrived.
+    let asked = server
+        .hits()
+        .iter()
+        .filter(|h| h.file_path().ends_with(&weights))
+        .count();
+    ensure!(asked == 1, "the encoder was requested {asked} times");
     held.store(false, Ordering::SeqCst);
     wait_ready(&browser)?;
     browser.wait_until("hybrid results", SEARCH_TIMEOUT, || {

@@ -128,8 +128,10 @@ fn post(worker: Option<&Worker>, request: &Request) {
 
 impl Bridge {
     /// Starts the worker (`worker-boot.js` beside the page) and has it load the index at
-    /// `base` (absolute URL ending in `/`). `on_opened` runs once the index is opened.
-    pub fn start(base: String, on_opened: impl Fn(&SiteInfo) + 'static) -> Self {
+    /// `base` (absolute URL ending in `/`). `on_ready` runs once every file is loaded (the
+    /// service worker then caches them from the HTTP cache instead of downloading them again
+    /// while the worker does).
+    pub fn start(base: String, on_ready: impl Fn(&SiteInfo) + 'static) -> Self {
         let status = RwSignal::new(Status::Starting);
         let info = RwSignal::new(None);
         let vectors = RwSignal::new(false);
@@ -164,7 +166,6 @@ impl Bridge {
                     post(inner.worker.as_ref(), &Request::Load { base: base.clone() });
                 }
                 Response::Opened(site) => {
-                    on_opened(&site);
                     info.set(Some(site));
                     status.set(Status::Opened {
                         loaded: 0,
@@ -176,6 +177,9 @@ impl Bridge {
                     status.set(Status::Opened { loaded, total });
                 }
                 Response::Ready { engine: name } => {
+                    if let Some(site) = info.get_untracked() {
+                        on_ready(&site);
+                    }
                     engine.set(Some(name));
                     status.set(Status::Ready);
                 }
