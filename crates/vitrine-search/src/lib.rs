@@ -218,11 +218,16 @@ impl Engine {
                     .items
                     .position(id)
                     .ok_or_else(|| Error::UnknownId(id.clone()))?;
-                let hits = vectors.like(item, k, compiled.mask().as_deref());
-                let window = vectors.like(item, WINDOW, None);
+                // One scan when nothing is filtered: the best k are the window's first k (ranks
+                // are a total order).
+                let window = vectors.like(item, WINDOW.max(k), None);
+                let hits = match compiled.mask() {
+                    None => window.iter().take(k).copied().collect(),
+                    Some(mask) => vectors.like(item, k, Some(&mask)),
+                };
                 (
                     hits,
-                    window.iter().map(|h| h.index).collect(),
+                    window.iter().take(WINDOW).map(|h| h.index).collect(),
                     SearchMode::Semantic,
                 )
             }
@@ -276,21 +281,24 @@ impl Engine {
                     .map(|h| h.item),
             );
         }
-        if let Some((vectors, sq)) = &semantic {
-            candidates.extend(vectors.search(sq, WINDOW, None).iter().map(|h| h.index));
-        }
+        // The unfiltered window gives the counts and, when nothing is filtered, the ranking too
+        // (one scan; the best k are its first k, ranks being a total order).
+        let window: Vec<Hit> = semantic
+            .as_ref()
+            .map(|(vectors, sq)| vectors.search(sq, WINDOW.max(k), None))
+            .unwrap_or_default();
+        candidates.extend(window.iter().take(WINDOW).map(|h| h.index));
         candidates.sort_unstable();
         candidates.dedup();
         let mask = compiled.mask();
+        let filtered = |n: usize| match (&semantic, &mask) {
+            (Some((vectors, sq)), Some(mask)) => vectors.search(sq, n, Some(mask)),
+            _ => window.iter().take(n).copied().collect(),
+        };
         let hits = match (mode, &keywords, &semantic) {
-            (SearchMode::Semantic, _, Some((vectors, sq))) => {
-                vectors.search(sq, k, mask.as_deref())
-            }
+            (SearchMode::Semantic, _, Some(_)) => filtered(k),
             (SearchMode::Semantic, _, None) => Vec::new(),
-            (SearchMode::Hybrid, Some(kw), Some((vectors, sq))) => {
-                let semantic = vectors.search(sq, WINDOW, mask.as_deref());
-                fuse::fuse(&semantic, kw, &allowed)
-            }
+            (SearchMode::Hybrid, Some(kw), Some(_)) => fuse::fuse(&filtered(WINDOW), kw, &allowed),
             (_, Some(kw), _) => fuse::keywords_only(kw, &allowed),
             (_, None, _) => Vec::new(),
         };
