@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use vitrine_index::{FileRef, MANIFEST, Manifest};
+use vitrine_index::lists::Root;
+use vitrine_index::{FileRef, Files, MANIFEST, Manifest};
 
 /// The manifest of the site in `site` (a format or version problem names the file).
 pub(crate) fn manifest(site: &Path) -> Result<Manifest> {
@@ -21,4 +22,11 @@ pub(crate) fn read(site: &Path, file: &FileRef) -> Result<Vec<u8>> {
     file.check(&bytes)
         .with_context(|| site.display().to_string())?;
     Ok(bytes)
+}
+
+/// The list files of the site's vectors, from their root (checked against the manifest).
+pub(crate) fn list_files(site: &Path, files: &Files) -> Result<Vec<FileRef>> {
+    let root = Root::from_bytes(&read(site, &files.vectors)?)
+        .with_context(|| site.join(&files.vectors.path).display().to_string())?;
+    Ok(root.list_files())
 }

@@ -68,6 +68,12 @@ pub(crate) fn load(site: &Path) -> Result<Engine> {
     engine
         .add_vectors(&built::read(site, &files.vectors)?)
         .with_context(context)?;
+    // Every list, read once: the page fetches only those a query probes, and ranks the same.
+    for (j, list) in built::list_files(site, &files)?.iter().enumerate() {
+        engine
+            .add_list(j, &built::read(site, list)?)
+            .with_context(context)?;
+    }
     let encoder = vitrine_index::EncoderFiles {
         config: built::read(site, &files.encoder.config)?,
         weights: built::read(site, &files.encoder.weights)?,

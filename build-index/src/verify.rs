@@ -21,7 +21,15 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let mpath = args.site.join(MANIFEST);
     let manifest = built::manifest(&args.site)?;
-    let files = manifest.files.all();
+    let mut files: Vec<vitrine_index::FileRef> =
+        manifest.files.all().into_iter().cloned().collect();
+    // The lists of a partitioned index are named by its vectors' root (a damaged root is
+    // reported below with the other files).
+    for list in built::list_files(&args.site, &manifest.files).unwrap_or_default() {
+        if !files.iter().any(|f| f.path == list.path) {
+            files.push(list);
+        }
+    }
     let mut bad = 0;
     // The build id is a hash of the manifest itself: it catches an edited or damaged manifest.
     let mut sealed = manifest.clone();

@@ -38,11 +38,11 @@ fn two_builds_with_separate_fresh_caches_write_byte_identical_sites() {
     for (path, bytes) in &one {
         assert!(two[path] == *bytes, "{path} differs between the two builds");
     }
-    // manifest, vectors, item table, one metadata chunk, three encoder files, the keyword
-    // shards and the thumbnails.
+    // manifest, vectors (root and its one list), item table, one metadata chunk, three encoder
+    // files, the keyword shards and the thumbnails.
     let shards = one.keys().filter(|k| k.starts_with("keywords/")).count();
     assert!(shards >= 1, "{:?}", one.keys());
-    assert_eq!(one.len(), 7 + shards + CATALOGUE_IMAGES);
+    assert_eq!(one.len(), 8 + shards + CATALOGUE_IMAGES);
 }
 
 #[test]
@@ -120,8 +120,9 @@ fn changing_one_image_re_embeds_only_it_and_keeps_the_other_file_names() {
         .iter()
         .filter(|(path, bytes)| tree_b.get(*path) == Some(bytes))
         .count();
-    // All but the manifest, the vectors, the metadata chunk and the horse's thumbnail.
-    assert_eq!(kept, tree_a.len() - 4);
+    // All but the manifest, the vectors (root and list), the metadata chunk and the horse's
+    // thumbnail.
+    assert_eq!(kept, tree_a.len() - 5);
 }
 
 /// What became of a build started as a child process.
@@ -356,9 +357,10 @@ fn rows_sharing_an_image_embed_it_once_and_all_get_its_vector() {
         "each image is embedded once"
     );
     let site = assert_complete_site(&out);
-    let vectors = vitrine_index::Vectors::from_bytes(&site.read(&site.manifest.files.vectors.path))
-        .expect("vectors");
-    let row = |i: usize| vectors.codes(i).to_vec();
+    // One list (a small catalogue): its codes follow a 16-byte header, item-major.
+    let list = site.read(&site.manifest.files.lists[0].path);
+    let dim = site.manifest.model.dim as usize;
+    let row = |i: usize| list[16 + i * dim..16 + (i + 1) * dim].to_vec();
     assert!(
         row(0) == row(1) && row(1) == row(3),
         "the variants share one vector"

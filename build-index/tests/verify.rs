@@ -23,8 +23,9 @@ fn verify_accepts_a_fresh_build_and_counts_its_files() {
     let out = built_site(tmp.path());
     let site = SiteDir::open(&out);
     let files = site.manifest.files.all().len();
-    // 3 encoder files, vectors, item table, 1 metadata chunk, 1 keyword shard, 8 thumbnails.
-    assert_eq!(files, 15);
+    // 3 encoder files, vectors (root and its one list), item table, 1 metadata chunk, 1 keyword
+    // shard, 8 thumbnails.
+    assert_eq!(files, 16);
     let run = verify(&out);
     run.expect_code(0);
     assert!(
@@ -123,7 +124,7 @@ fn verify_names_a_deleted_thumbnail_and_a_truncated_metadata_chunk() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("2 of 15 files are missing or damaged"),
+        run.stderr.contains("2 of 16 files are missing or damaged"),
         "{}",
         run.stderr
     );
@@ -179,7 +180,8 @@ fn verify_loads_the_index_as_the_page_does() {
     // copied or hand-made cache once published): every hash matches, but the page cannot load it.
     let mut manifest = SiteDir::open(&out).manifest;
     let mut bytes = std::fs::read(out.join(&manifest.files.vectors.path)).expect("vectors");
-    bytes[16..20].copy_from_slice(&f32::NAN.to_le_bytes());
+    // The root's int8 centre starts after its 28-byte header.
+    bytes[28..32].copy_from_slice(&f32::NAN.to_le_bytes());
     std::fs::remove_file(out.join(&manifest.files.vectors.path)).expect("remove");
     let file = vitrine_index::FileRef::for_content("vectors", "bin", &bytes);
     std::fs::write(out.join(&file.path), &bytes).expect("write");

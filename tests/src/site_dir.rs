@@ -75,7 +75,8 @@ impl SiteDir {
         image::load_from_memory(&self.read(path)).expect("thumbnails are images")
     }
 
-    /// Paths of every file the manifest lists, plus the manifest itself.
+    /// Paths of every file the manifest lists, plus the manifest itself and the list files its
+    /// vectors' root names.
     pub fn listed_files(&self) -> BTreeSet<String> {
         let mut set: BTreeSet<String> = self
             .manifest
@@ -85,6 +86,11 @@ impl SiteDir {
             .map(|f| f.path.clone())
             .collect();
         set.insert(MANIFEST.to_string());
+        // A partitioned index names its list files in the vectors' root.
+        let root =
+            vitrine_index::lists::Root::from_bytes(&self.read(&self.manifest.files.vectors.path))
+                .expect("the vectors' root loads");
+        set.extend(root.list_files().into_iter().map(|f| f.path));
         set
     }
 

@@ -53,7 +53,7 @@ fn checksum(body: &[u8]) -> [u8; CHECKSUM] {
 const OLD_MAGIC: &[u8; 8] = b"VTRCACH1";
 
 /// What the file held: records by image hash, how many were dropped, whether to rewrite it.
-struct Parsed {
+pub(crate) struct Parsed {
     known: HashMap<ImageHash, Vec<f32>>,
     damaged: usize,
     rewrite: bool,
@@ -167,6 +167,11 @@ impl EmbeddingCache {
         })
     }
 
+    /// The width of the vectors.
+    pub(crate) fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// Records dropped as damaged when the cache was opened.
     pub(crate) fn damaged(&self) -> usize {
         self.damaged
@@ -215,6 +220,33 @@ impl EmbeddingCache {
     }
 }
 
+/// What `--merge-cache` found in another cache folder's file for this identity: its intact
+/// records and how many were damaged; `None` if the folder has no embeddings of this model.
+pub(crate) fn read_other(dir: &Path, identity: &str, dim: usize) -> Result<Option<Parsed>> {
+    let path = dir.join("embeddings").join(format!("{identity}.bin"));
+    let mut file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    // A shard still appending to it finishes its record first.
+    file.lock_shared()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(parse(&bytes, dim))
+}
+
+impl Parsed {
+    /// The intact records, sorted by image hash, and how many were dropped as damaged.
+    pub(crate) fn into_records(self) -> (Vec<(ImageHash, Vec<f32>)>, usize) {
+        let mut records: Vec<_> = self.known.into_iter().collect();
+        records.sort_by_key(|(h, _)| *h);
+        (records, self.damaged)
+    }
+}
+
 /// Cuts a record torn by a build killed mid-write (one sharing this cache) before appending.
 fn cut_torn_tail(file: &File, record: u64) -> std::io::Result<()> {
     let len = file.metadata()?.len();
@@ -257,6 +289,39 @@ impl ThumbCache {
         (sum == checksum(jpeg) && super::thumbs::looks_complete(jpeg)).then(|| jpeg.to_vec())
     }
 
+    /// Copies the intact thumbnails of this size from another cache folder that this one lacks
+    /// (`--merge-cache`); returns how many were copied and how many were damaged.
+    pub(crate) fn merge_from(&self, other: &Path) -> Result<(usize, usize)> {
+        let suffix = format!("-{}-v{}.thumb", self.size, super::thumbs::VERSION);
+        let (mut copied, mut damaged) = (0, 0);
+        let Ok(entries) = std::fs::read_dir(other.join("thumbs")) else {
+            return Ok((0, 0));
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str().filter(|n| n.ends_with(&suffix)) else {
+                continue;
+            };
+            if self.dir.join(name).exists() {
+                continue;
+            }
+            let bytes = std::fs::read(entry.path()).unwrap_or_default();
+            match bytes.split_at_checked(CHECKSUM) {
+                Some((sum, jpeg))
+                    if sum == checksum(jpeg) && super::thumbs::looks_complete(jpeg) =>
+                {
+                    let tmp = self.dir.join(format!("{name}.tmp{}", std::process::id()));
+                    std::fs::write(&tmp, &bytes).map_err(|e| crate::local::write_error(&tmp, e))?;
+                    std::fs::rename(&tmp, self.dir.join(name))
+                        .context("cannot store a merged thumbnail")?;
+                    copied += 1;
+                }
+                _ => damaged += 1,
+            }
+        }
+        Ok((copied, damaged))
+    }
+
     /// Stores a thumbnail (written to a temporary name, then renamed into place).
     pub(crate) fn put(&self, hash: &ImageHash, jpeg: &[u8]) -> Result<()> {
         let path = self.path(hash);
@@ -270,104 +335,4 @@ impl ThumbCache {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn embeddings_survive_reopening_and_a_torn_tail_is_cut() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = ([1u8; 32], vec![0.5f32, -1.0, 2.0]);
-        let b = ([2u8; 32], vec![3.0f32, 4.0, 5.0]);
-        {
-            let c = EmbeddingCache::open(dir.path(), "m", 3).unwrap();
-            c.put(&[a.clone(), b.clone()]).unwrap();
-        }
-        let path = dir.path().join("embeddings/m.bin");
-        let len = std::fs::metadata(&path).unwrap().len();
-        // A kill in the middle of the second record's write.
-        OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(len - 5)
-            .unwrap();
-        let c = EmbeddingCache::open(dir.path(), "m", 3).unwrap();
-        assert_eq!(c.get(&a.0), Some(a.1.clone()));
-        assert_eq!(c.get(&b.0), None);
-        c.put(std::slice::from_ref(&b)).unwrap();
-        let c = EmbeddingCache::open(dir.path(), "m", 3).unwrap();
-        assert_eq!(c.get(&b.0), Some(b.1));
-        // A different width starts afresh instead of misreading.
-        let c = EmbeddingCache::open(dir.path(), "m", 4).unwrap();
-        assert_eq!(c.get(&a.0), None);
-    }
-
-    #[test]
-    fn damaged_and_non_finite_records_are_dropped_duplicates_kept_once_and_the_file_compacted() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("embeddings/m.bin");
-        let a = ([1u8; 32], vec![0.5f32, -1.0, 2.0]);
-        let b = ([2u8; 32], vec![3.0f32, 4.0, 5.0]);
-        let c = EmbeddingCache::open(dir.path(), "m", 3).unwrap();
-        c.put(&[a.clone(), b.clone()]).unwrap();
-        assert!(c.put(&[([3u8; 32], vec![f32::NAN, 0.0, 0.0])]).is_err());
-        // A second build appended the same records again (two builds at once).
-        c.put(&[a.clone(), b.clone()]).unwrap();
-        drop(c);
-        let record = 32 + 12 + CHECKSUM;
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().len() as usize,
-            12 + 4 * record
-        );
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[12 + 40] ^= 0x10; // a bit of a's vector, in its first copy
-        bytes[12 + record + 40] ^= 0x10; // and in b's
-        std::fs::write(&path, &bytes).unwrap();
-        let c = EmbeddingCache::open(dir.path(), "m", 3).unwrap();
-        assert_eq!(c.damaged(), 2);
-        assert_eq!(c.get(&a.0), Some(a.1.clone()), "the intact copy is kept");
-        assert_eq!(c.get(&b.0), Some(b.1.clone()));
-        drop(c);
-        assert_eq!(
-            std::fs::metadata(&path).unwrap().len() as usize,
-            12 + 2 * record,
-            "compacted: one record per image"
-        );
-    }
-
-    #[test]
-    fn an_older_cache_is_read_once_without_its_non_finite_records() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("embeddings")).unwrap();
-        let mut old = OLD_MAGIC.to_vec();
-        old.extend_from_slice(&2u32.to_le_bytes());
-        for (h, v) in [(1u8, [1.0f32, 2.0]), (2, [f32::NAN, 1.0])] {
-            old.extend_from_slice(&[h; 32]);
-            for x in v {
-                old.extend_from_slice(&x.to_le_bytes());
-            }
-        }
-        std::fs::write(dir.path().join("embeddings/m.bin"), old).unwrap();
-        let c = EmbeddingCache::open(dir.path(), "m", 2).unwrap();
-        assert_eq!(c.get(&[1u8; 32]), Some(vec![1.0, 2.0]));
-        assert_eq!(c.get(&[2u8; 32]), None);
-        assert_eq!(c.damaged(), 1);
-        drop(c);
-        let c = EmbeddingCache::open(dir.path(), "m", 2).unwrap();
-        assert_eq!((c.get(&[1u8; 32]), c.damaged()), (Some(vec![1.0, 2.0]), 0));
-    }
-
-    #[test]
-    fn a_damaged_cached_thumbnail_is_not_returned() {
-        let dir = tempfile::tempdir().unwrap();
-        let thumbs = ThumbCache::open(dir.path(), 64).unwrap();
-        let jpeg = [0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9];
-        thumbs.put(&[7u8; 32], &jpeg).unwrap();
-        assert_eq!(thumbs.get(&[7u8; 32]).as_deref(), Some(&jpeg[..]));
-        let path = thumbs.path(&[7u8; 32]);
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[CHECKSUM + 2] ^= 1;
-        std::fs::write(&path, bytes).unwrap();
-        assert_eq!(thumbs.get(&[7u8; 32]), None);
-    }
-}
+mod tests;

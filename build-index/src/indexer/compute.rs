@@ -4,7 +4,8 @@
 
 use anyhow::{Result, bail};
 use vitrine_clip::Checkpoint;
-use vitrine_index::{ModelInfo, Recall, Vectors};
+use vitrine_index::partition::Partitioned;
+use vitrine_index::{ModelInfo, PartitionInfo, Recall, Vectors};
 
 use super::encoder::{self, EncoderChoice, Exported, Gate};
 use super::facets::{self, Classified, FacetSpec};
@@ -35,6 +36,10 @@ pub(crate) struct ComputeOptions<'a> {
     pub(crate) specs: &'a [FacetSpec],
     /// The build fails if recall@10 of the int8 vectors is below this.
     pub(crate) min_recall: f64,
+    /// The probe count is the smallest reaching this recall@10 against scanning every list.
+    pub(crate) min_probe_recall: f64,
+    /// The most lists a query may probe.
+    pub(crate) max_probes: Option<usize>,
     /// The checkpoint's fingerprint (hex), recorded in the manifest.
     pub(crate) fingerprint: &'a str,
     /// `--text-encoder`.
@@ -53,8 +58,12 @@ pub(crate) struct Computed {
     pub(crate) model: ModelInfo,
     /// Each facet and each item's label.
     pub(crate) facets: Vec<Classified>,
-    /// The int8 vectors, in row order.
+    /// The int8 vectors, in item order (the quantized whole, for the checks).
     pub(crate) vectors: Vectors,
+    /// The vectors as lists, with the probe count measured.
+    pub(crate) lists: Partitioned,
+    /// The lists and the measured probe count, for the manifest.
+    pub(crate) partition: PartitionInfo,
     /// Recall@10 of the int8 ranking against exact f32, at or above the threshold.
     pub(crate) recall: Recall,
     /// The page's text encoder, past its gate.
@@ -66,6 +75,7 @@ pub(crate) struct Computed {
 pub(crate) fn compute(
     ckpt: &Checkpoint,
     embeddings: &[Vec<f32>],
+    mut lists: Partitioned,
     options: &ComputeOptions<'_>,
 ) -> Result<Computed> {
     let tokenizer = ckpt.tokenizer()?;
@@ -128,6 +138,12 @@ pub(crate) fn compute(
         options.gate,
         options.previous_encoder,
     )?;
+    let partition = super::lists::measure(
+        &mut lists,
+        &encoder.queries,
+        options.min_probe_recall,
+        options.max_probes,
+    )?;
     let model = ModelInfo {
         id: ckpt.name(),
         fingerprint: options.fingerprint[..16].to_string(),
@@ -139,6 +155,8 @@ pub(crate) fn compute(
         model,
         facets,
         vectors,
+        lists,
+        partition,
         recall,
         encoder,
     })

@@ -45,6 +45,8 @@ pub(crate) struct Exported {
     pub(crate) info: EncoderInfo,
     /// What was tried and why this one was chosen, for the log.
     pub(crate) note: String,
+    /// The measured prompts' vectors from this encoder, as the page computes them.
+    pub(crate) queries: Vec<Vec<f32>>,
 }
 
 /// One candidate: a quantized layout or f16.
@@ -224,7 +226,8 @@ pub(crate) fn export(
                 (bytes, got, "safetensors", EncoderFormat::F16)
             }
         };
-        let q = quality(&unit(got), &want, vectors, gate);
+        let got = unit(got);
+        let q = quality(&got, &want, vectors, gate);
         let line = describe(&candidate.name(), bytes.len(), &q);
         // f16 is the checkpoint itself at half the bytes: the fallback that always ships.
         if passes(&q) || matches!(candidate, Candidate::F16) && choice == EncoderChoice::Auto {
@@ -251,6 +254,7 @@ pub(crate) fn export(
                     quality: q,
                 },
                 note,
+                queries: got,
             });
         }
         tried.push(format!("{line} misses the gate"));

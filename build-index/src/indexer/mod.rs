@@ -3,250 +3,88 @@
 //! content-addressed files plus `manifest.json` atomically. Rows that cannot be used are skipped
 //! with a reason and reported; everything else is indexed.
 
+mod args;
 mod budget;
 mod cache;
 mod compute;
 mod encoder;
 mod facets;
 mod filters;
+mod import;
+mod inputs;
 mod keywords;
+mod lists;
+mod merge;
+mod npy;
 mod pipeline;
 mod progress;
 mod recall;
 mod report;
+mod shard;
 mod site;
 mod thumbs;
 mod write;
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use sha2::{Digest, Sha256};
-use vitrine_clip::{Checkpoint, DEFAULT_MAX_PIXELS, DEFAULT_MODEL};
+use anyhow::{Result, bail};
 
 use crate::UsageError;
-use crate::catalogue::{self, ColumnOptions, ImageRef};
-use crate::fetch::{FetchOptions, Fetcher};
-use crate::local::Confinement;
-use budget::DecodeBudget;
+use crate::catalogue;
+pub(crate) use args::Args;
+use args::check_ranges;
+use inputs::Inputs;
 use pipeline::ImageOutcome;
-use progress::Progress;
 use report::{Report, ReportRow};
-
-/// Arguments of `build-index build`.
-#[derive(clap::Args)]
-pub(crate) struct Args {
-    /// The catalogue: a folder of images, a CSV/TSV with a header, or JSON Lines.
-    #[arg(long, value_name = "FILE|DIR")]
-    catalogue: PathBuf,
-    /// A checkpoint folder in Hugging Face layout, or a hub id.
-    #[arg(long, default_value = DEFAULT_MODEL, value_name = "DIR|HUB_ID")]
-    model: String,
-    /// Where the site's index goes (replaced atomically).
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
-    /// Also write a JSON report of indexed and skipped rows here.
-    #[arg(long, value_name = "FILE")]
-    report: Option<PathBuf>,
-    /// Cache of embeddings, thumbnails and downloads [default: $VITRINE_CACHE or ~/.cache/vitrine].
-    #[arg(long, value_name = "DIR")]
-    cache: Option<PathBuf>,
-    /// Catalogue column holding the id.
-    #[arg(long, value_name = "NAME")]
-    id_column: Option<String>,
-    /// Catalogue column holding the image path or URL.
-    #[arg(long, value_name = "NAME")]
-    image_column: Option<String>,
-    /// Catalogue column holding the title.
-    #[arg(long, value_name = "NAME")]
-    title_column: Option<String>,
-    /// A zero-shot facet, e.g. `color=black,white,red` (repeatable).
-    #[arg(long = "facet", value_name = "NAME=LABEL,LABEL,…")]
-    facets: Vec<String>,
-    /// Prompt of the facet in the same position, `{}` for the label (repeatable)
-    /// [default: "a photo of a {}"].
-    #[arg(long = "facet-template", value_name = "TEMPLATE")]
-    facet_templates: Vec<String>,
-    /// User-Agent for downloads; add a contact (URL or e-mail) so site owners can reach you.
-    #[arg(long, value_name = "TEXT")]
-    user_agent: Option<String>,
-    /// Seconds between two requests to the same host (randomly jittered ±50%).
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
-    delay: f64,
-    /// Requests in flight per host.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    per_host: usize,
-    /// Images per inference batch (larger batches use the CPU better: 17 img/s at 8, 19 at 32
-    /// for ViT-B/32 on 2 cores).
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    batch_size: usize,
-    /// Decoding threads [default: the number of cores].
-    #[arg(long, value_name = "N")]
-    jobs: Option<usize>,
-    /// Images over this many pixels are skipped (decompression bombs).
-    #[arg(long, default_value_t = DEFAULT_MAX_PIXELS, value_name = "PIXELS")]
-    max_pixels: u64,
-    /// Longest side of thumbnails in pixels.
-    #[arg(long, default_value_t = 256, value_name = "PIXELS")]
-    thumb_size: u32,
-    /// The page's text encoder: `auto` ships the smallest layout that passes the quality gate
-    /// (q8e4 ≈ 54 MB, q8e8 ≈ 65 MB, f16 ≈ 127 MB at ViT-B/32 size); a layout named here that
-    /// misses the gate fails the build (status 1).
-    #[arg(long, value_enum, default_value = "auto")]
-    text_encoder: encoder::EncoderChoice,
-    /// The text encoder's gate: mean cosine of its query vectors to the f32 checkpoint's.
-    #[arg(long, default_value_t = 0.99, value_name = "FRACTION")]
-    min_encoder_cosine: f64,
-    /// The text encoder's gate: recall@10 of its rankings against the f32 query's.
-    #[arg(long, default_value_t = 0.95, value_name = "FRACTION")]
-    min_encoder_recall: f64,
-    /// Fail (status 1, nothing written) if recall@10 of the int8 index is below this.
-    #[arg(long, default_value_t = 0.99, value_name = "FRACTION")]
-    min_recall: f64,
-    /// Treat any skipped row as an error: status 1 and nothing written.
-    #[arg(long)]
-    strict: bool,
-    /// Also publish this catalogue column in the item metadata (repeatable; `description` for
-    /// the description). By default only what the page shows is published: id, title, price,
-    /// link, thumbnail.
-    #[arg(long = "keep-column", value_name = "NAME")]
-    keep_columns: Vec<String>,
-    /// Offer this catalogue column as a filter on the page (repeatable). Brand, product type,
-    /// availability, condition, custom labels, price and sale price are offered when present.
-    #[arg(long = "filter-column", value_name = "NAME")]
-    filter_columns: Vec<String>,
-    /// Also write the cache headers this host needs into the site's root (the folder holding
-    /// --out): `_headers` for Netlify and Cloudflare Pages, `s3-upload.sh` for S3 (+ CloudFront).
-    /// See the README's deploy recipes.
-    #[arg(long, value_enum, value_name = "HOST")]
-    host_headers: Option<crate::hosting::Host>,
-    /// Memory the decoding threads share, in MB: an image is decoded when its share fits, and
-    /// refused when it alone needs more.
-    #[arg(long, default_value_t = 1024, value_name = "MB")]
-    decode_memory: u64,
-    /// Seconds one image URL may take over all its attempts.
-    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
-    download_timeout: f64,
-    /// Allow image URLs (and redirects) to loopback, private and link-local addresses; by
-    /// default only public addresses are downloaded from.
-    #[arg(long)]
-    allow_private_network: bool,
-    /// Allow local image paths outside the catalogue's folder (`..`, absolute paths, links
-    /// leading out of it); by default they are refused.
-    #[arg(long)]
-    allow_outside_paths: bool,
-    /// No progress output.
-    #[arg(long, short)]
-    quiet: bool,
-}
 
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let specs = facets::parse_specs(&args.facets, &args.facet_templates).map_err(UsageError)?;
     check_ranges(args).map_err(UsageError)?;
-    if let Some(host) = args.host_headers {
-        crate::hosting::check(host, &args.out).map_err(|e| UsageError(e.into()))?;
-    }
-    let columns = ColumnOptions {
-        id: args.id_column.clone(),
-        image: args.image_column.clone(),
-        title: args.title_column.clone(),
-    };
     let note = |m: &str| {
         if !args.quiet {
             eprintln!("{m}")
         }
     };
+    let out = match (&args.shard, &args.out) {
+        (Some(spec), out) => {
+            let shard = shard::Shard::parse(spec, |k| std::env::var(k).ok())
+                .map_err(|e| UsageError(e.into()))?;
+            if out.is_some() {
+                eprintln!(
+                    "note: --out is ignored with --shard: a shard only fills the cache; run a \
+                     final build without --shard"
+                );
+            }
+            return shard::run(args, shard, &note);
+        }
+        (None, Some(out)) => out,
+        (None, None) => {
+            return Err(UsageError(anyhow::anyhow!(
+                "--out DIR is required (where the site goes) unless --shard I/N fills the cache"
+            ))
+            .into());
+        }
+    };
+    if let Some(host) = args.host_headers {
+        crate::hosting::check(host, out).map_err(|e| UsageError(e.into()))?;
+    }
     // Held until the site is written: an overlapping build waits, then reuses what this one cached.
-    let _turn = write::lock_out(&args.out, |dir| {
+    let _turn = write::lock_out(out, |dir| {
         note(&format!(
             "another build-index build is writing in {}; waiting for it to finish",
             dir.display()
         ))
     })?;
-    write::check_out(&args.out).map_err(|e| UsageError(e.into()))?;
-    let cache_dir = args.cache.clone().unwrap_or_else(cache::default_dir);
-    // A folder catalogue may hold the site and the cache (`--out shop/search`): not products.
-    let cat = catalogue::read(&args.catalogue, &columns, &[&args.out, &cache_dir])?;
-    check_filter_columns(&cat, &args.filter_columns)?;
-    let ckpt = Checkpoint::open(&args.model)?;
-    note(&format!(
-        "{} rows in {}; model {}",
-        cat.total,
-        args.catalogue.display(),
-        args.model
-    ));
-
-    let fingerprint = vitrine_index::hex(&ckpt.fingerprint()?);
-    let identity = model_identity(&ckpt, &fingerprint)?;
-    let dim = ckpt.config.projection_dim;
-    let embeddings = cache::EmbeddingCache::open(&cache_dir, &identity, dim)?;
-    let thumbs = cache::ThumbCache::open(&cache_dir, args.thumb_size)?;
-    let fetcher = if cat.rows.iter().any(|r| matches!(r.image, ImageRef::Url(_))) {
-        let mut opts = FetchOptions {
-            delay: Duration::from_secs_f64(args.delay),
-            per_host: args.per_host.max(1),
-            url_deadline: Duration::from_secs_f64(args.download_timeout),
-            allow_private_network: args.allow_private_network,
-            ..FetchOptions::default()
-        };
-        match &args.user_agent {
-            Some(ua) => opts.user_agent = ua.clone(),
-            None => note(&format!(
-                "note: downloading images as \"{}\"; add --user-agent \"myshop-search \
-                 (ops@myshop.example)\" so the image hosts can reach you",
-                opts.user_agent
-            )),
-        }
-        Some(Fetcher::new(&cache_dir.join("http"), opts)?)
-    } else {
-        None
-    };
-
-    let folder = if args.catalogue.is_dir() {
-        args.catalogue.clone()
-    } else {
-        let parent = args.catalogue.parent().unwrap_or(Path::new(""));
-        if parent.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            parent.to_path_buf()
-        }
-    };
-    let local = Confinement::new(&folder, args.allow_outside_paths)
-        .with_context(|| format!("cannot read the catalogue's folder {}", folder.display()))?;
-    let budget = DecodeBudget::new(args.decode_memory << 20);
-    let preprocessor = ckpt.preprocessor();
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let io_workers = if fetcher.is_some() { 4 } else { 0 };
-    let settings = pipeline::Settings {
-        preprocessor: &preprocessor,
-        embeddings: &embeddings,
-        thumbs: &thumbs,
-        fetcher: fetcher.as_ref(),
-        local: &local,
-        budget: &budget,
-        max_pixels: args.max_pixels,
-        thumb_size: args.thumb_size,
-        batch_size: args.batch_size,
-        workers: args.jobs.unwrap_or(cores) + io_workers,
-    };
-    let progress = Progress::new(cat.rows.len() as u64, args.quiet);
-    let mut load = || -> Result<_> {
-        progress.note("loading the image tower");
-        Ok(ckpt.image_encoder()?)
-    };
-    let outcomes = pipeline::run(&cat.rows, &settings, &mut load, &progress)?;
-    progress.finish();
-    if let Some(f) = &fetcher {
-        let st = f.stats();
-        note(&format!(
-            "downloads: {} downloaded, {} unchanged (304), {} fresh in cache, {} retries, {} failed, \
-             {} from the cache as the server kept failing",
-            st.downloaded, st.revalidated, st.fresh, st.retries, st.failed, st.stale
-        ));
-    }
+    write::check_out(out).map_err(|e| UsageError(e.into()))?;
+    let inputs = Inputs::open(args, Some(out), &note)?;
+    let Inputs {
+        cat,
+        ckpt,
+        fingerprint,
+        ..
+    } = &inputs;
+    check_filter_columns(cat, &args.filter_columns)?;
+    let outcomes = inputs.embed(args, &cat.rows, &note)?;
 
     let mut skipped: Vec<ReportRow> = cat.skipped.iter().map(ReportRow::from).collect();
     let mut indexed = Vec::new();
@@ -272,6 +110,22 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         }
     }
     skipped.sort_by_key(|s| s.row());
+    // Items are numbered list by list, so a list's metadata and thumbnails travel together.
+    let dim = ckpt.config.projection_dim;
+    let unit: Vec<f32> = indexed
+        .iter()
+        .flat_map(|(_, e, _)| vitrine_index::normalize(e))
+        .collect();
+    let arranged = lists::arrange(&unit, dim, args.partitions, previous_root(out, fingerprint));
+    drop(unit);
+    note(&arranged.note);
+    let mut slots: Vec<Option<_>> = indexed.into_iter().map(Some).collect();
+    let indexed: Vec<_> = arranged
+        .lists
+        .order
+        .iter()
+        .filter_map(|&i| slots[i as usize].take())
+        .collect();
     let indexed_rows: Vec<&catalogue::Row> = indexed.iter().map(|(row, _, _)| *row).collect();
     let kept = |name: &str| {
         args.keep_columns
@@ -291,10 +145,10 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         skipped,
         excluded: cat.excluded.iter().map(ReportRow::from).collect(),
         shortened: cat.shortened.iter().map(ReportRow::from).collect(),
-        dropped_columns: report::dropped_columns(&cat, &published),
+        dropped_columns: report::dropped_columns(cat, &published),
         filters: filters.filters.iter().map(|f| f.key.clone()).collect(),
         searchable_columns: keyword_index.columns.clone(),
-        damaged_cache_records: embeddings.damaged(),
+        damaged_cache_records: inputs.damaged_cache_records(),
         text_encoder: None,
     };
     for n in report.notes().iter().chain(&filters.notes) {
@@ -329,13 +183,13 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         .iter()
         .map(|(row, _, _)| row.title.clone())
         .collect();
-    let previous = crate::built::manifest(&args.out)
-        .ok()
-        .map(|m| m.encoder.layout);
+    let previous = crate::built::manifest(out).ok().map(|m| m.encoder.layout);
     let options = compute::ComputeOptions {
         specs: &specs,
-        min_recall: args.min_recall,
-        fingerprint: &fingerprint,
+        min_recall: args.min_recall.unwrap_or(0.99),
+        min_probe_recall: args.min_recall.unwrap_or(0.95),
+        max_probes: args.max_probes,
+        fingerprint,
         encoder: args.text_encoder,
         gate: encoder::Gate {
             min_mean_cosine: args.min_encoder_cosine,
@@ -344,7 +198,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         titles: &titles,
         previous_encoder: previous.as_deref(),
     };
-    let computed = compute::compute(&ckpt, &embeddings, &options)?;
+    let computed = compute::compute(ckpt, &embeddings, arranged.lists, &options)?;
     note(&computed.encoder.note);
     let mut report = report;
     report.text_encoder = Some(report::TextEncoderReport {
@@ -367,7 +221,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         serde_json::json!(report.skipped.len()),
     );
     let options = site::SiteOptions {
-        out: &args.out,
+        out,
         info,
         keep_columns: &args.keep_columns,
         filters,
@@ -377,7 +231,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         .iter()
         .map(|(row, _, thumb)| (*row, thumb.as_slice()))
         .collect();
-    let build_id = site::write(options, &ckpt, &rows, computed)?;
+    let build_id = site::write(options, ckpt, &rows, computed)?;
     note(&format!(
         "indexed {} of {} rows ({} embedded, {} from cache, {} skipped); recall@10 {:.4}; build {} in {}",
         report.indexed,
@@ -387,10 +241,10 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         report.skipped.len(),
         recall,
         build_id,
-        args.out.display()
+        out.display()
     ));
     if let Some(host) = args.host_headers {
-        let (path, notes) = crate::hosting::write(host, &args.out)?;
+        let (path, notes) = crate::hosting::write(host, out)?;
         note(&format!("cache headers for {host:?}: {}", path.display()));
         for n in notes {
             eprintln!("warning: {n}");
@@ -403,63 +257,16 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     })
 }
 
-/// Refuses values no build needs, as usage errors (exit 2) rather than an allocation failure
-/// (exit 101/134) hours later.
-fn check_ranges(args: &Args) -> Result<()> {
-    let checks: [(bool, &str); 8] = [
-        (
-            (1..=MAX_BATCH).contains(&args.batch_size),
-            "--batch-size must be 1 to 256",
-        ),
-        (
-            (0.0..=1.0).contains(&args.min_recall)
-                && (0.0..=1.0).contains(&args.min_encoder_cosine)
-                && (0.0..=1.0).contains(&args.min_encoder_recall),
-            "--min-recall, --min-encoder-cosine and --min-encoder-recall must be within 0..1",
-        ),
-        (
-            args.delay >= 0.0 && args.delay < 3600.0,
-            "--delay must be within 0..3600 seconds",
-        ),
-        (
-            (1..=MAX_PIXELS).contains(&args.max_pixels),
-            "--max-pixels must be 1 to 1000000000 (a gigapixel)",
-        ),
-        (
-            args.jobs.is_none_or(|j| (1..=256).contains(&j)),
-            "--jobs must be 1 to 256",
-        ),
-        (
-            (16..=2048).contains(&args.thumb_size),
-            "--thumb-size must be 16 to 2048 pixels",
-        ),
-        (
-            (64..=1 << 20).contains(&args.decode_memory),
-            "--decode-memory must be 64 to 1048576 MB",
-        ),
-        (
-            args.download_timeout > 0.0 && args.download_timeout <= 86_400.0,
-            "--download-timeout must be more than 0 and at most 86400 seconds",
-        ),
-    ];
-    match checks.iter().find(|(ok, _)| !ok) {
-        Some((_, message)) => bail!("{message}"),
-        None => Ok(()),
+/// The vectors' root of the site at `out`, if it was built with the same model.
+fn previous_root(out: &std::path::Path, fingerprint: &str) -> Option<lists::Previous> {
+    let m = crate::built::manifest(out).ok()?;
+    if !fingerprint.starts_with(&m.model.fingerprint) {
+        return None;
     }
-}
-
-/// The largest `--batch-size`.
-const MAX_BATCH: usize = 256;
-/// The largest `--max-pixels`: a gigapixel.
-const MAX_PIXELS: u64 = 1_000_000_000;
-
-/// The embedding cache key: the checkpoint's fingerprint and the preprocessing that fed it.
-fn model_identity(ckpt: &Checkpoint, fingerprint: &str) -> Result<String> {
-    let mut h = Sha256::new();
-    h.update(fingerprint.as_bytes());
-    h.update(serde_json::to_vec(&ckpt.preprocess)?);
-    h.update(vitrine_clip::PREPROCESS_VERSION.to_le_bytes());
-    Ok(vitrine_index::hex(&h.finalize())[..24].to_string())
+    let bytes = crate::built::read(out, &m.files.vectors).ok()?;
+    Some(lists::Previous {
+        root: vitrine_index::lists::Root::from_bytes(&bytes).ok()?,
+    })
 }
 
 /// `--filter-column` must name columns the catalogue has.

@@ -2,7 +2,7 @@
 //! preprocess images while the main thread runs the image tower on batches. Batches are formed
 //! in catalogue order whatever order workers finish in, so equal inputs give equal bytes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 
@@ -111,6 +111,8 @@ pub(crate) struct Settings<'a> {
     pub(crate) thumb_size: u32,
     pub(crate) batch_size: usize,
     pub(crate) workers: usize,
+    /// `--embeddings` by row number: read for hash and thumbnail, not run through the tower.
+    pub(crate) imported: &'a HashMap<usize, Vec<f32>>,
 }
 
 /// Runs every row through the pipeline; `encoder` is called at most once, when the first image
@@ -156,7 +158,7 @@ pub(crate) fn run(
         let mut expected = 0;
         let mut batch = Batch::default();
         let mut embed_batch = |batch: &mut Batch, out: &mut [Option<ImageOutcome>]| {
-            embed(batch, &mut loaded, encoder, s.embeddings, out, progress)
+            embed(batch, &mut loaded, encoder, s, out, progress)
         };
         let result = (|| -> Result<()> {
             for (i, p) in rx.iter() {
@@ -226,7 +228,7 @@ fn embed(
     batch: &mut Batch,
     loaded: &mut Option<ImageEncoder>,
     encoder: &mut dyn FnMut() -> Result<ImageEncoder>,
-    cache: &EmbeddingCache,
+    s: &Settings<'_>,
     out: &mut [Option<ImageOutcome>],
     progress: &Progress,
 ) -> Result<()> {
@@ -237,12 +239,20 @@ fn embed(
         *loaded = Some(encoder()?);
     }
     let model = loaded.as_ref().expect("loaded above");
-    let pixels: Vec<&[f32]> = batch
+    let mut pixels: Vec<&[f32]> = batch
         .items
         .iter()
         .map(|(_, _, p, _)| p.as_slice())
         .collect();
-    let features = model.encode_pixels(&pixels)?;
+    // The tower's products block differently by batch size, moving features' last bits: padded
+    // to one size, an image gets the same bits whatever shares its batch (shard or not).
+    let real = pixels.len();
+    pixels.resize(real.max(s.batch_size), pixels[0]);
+    let features: Vec<Vec<f32>> = model
+        .encode_pixels(&pixels)?
+        .into_iter()
+        .take(real)
+        .collect();
     // A non-finite embedding is never cached or indexed: it would poison every ranking.
     let entries: Vec<(ImageHash, Vec<f32>)> = batch
         .items
@@ -251,7 +261,7 @@ fn embed(
         .filter(|(_, f)| f.iter().all(|x| x.is_finite()))
         .map(|((_, h, _, _), f)| (*h, f.clone()))
         .collect();
-    cache.put(&entries)?;
+    s.embeddings.put(&entries)?;
     for ((i, _, _, thumb), embedding) in batch.items.drain(..).zip(features) {
         out[i] = Some(if embedding.iter().all(|x| x.is_finite()) {
             ImageOutcome::Done {
@@ -265,7 +275,7 @@ fn embed(
         progress.inc();
     }
     for (i, hash, thumb) in batch.copies.drain(..) {
-        out[i] = Some(match cache.get(&hash) {
+        out[i] = Some(match s.embeddings.get(&hash) {
             Some(embedding) => ImageOutcome::Done {
                 embedding,
                 thumb,
@@ -321,7 +331,12 @@ fn prepare_bytes(row: &Row, s: &Settings<'_>, bytes: &[u8]) -> Result<Prepared, 
     };
     let probe = vitrine_clip::probe(bytes, s.max_pixels).map_err(image_error)?;
     let hash: ImageHash = Sha256::digest(bytes).into();
-    let cached = s.embeddings.get(&hash);
+    let cached = s.embeddings.get(&hash).or_else(|| {
+        let imported = s.imported.get(&row.row)?;
+        // Cached under the image's hash for later builds (a failed write only costs time).
+        let _ = s.embeddings.put(&[(hash, imported.clone())]);
+        Some(imported.clone())
+    });
     let cached_thumb = s.thumbs.get(&hash);
     if let (Some(embedding), Some(thumb)) = (&cached, &cached_thumb) {
         return Ok(Prepared::Cached {

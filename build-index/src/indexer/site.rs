@@ -46,6 +46,8 @@ pub(crate) fn write(
         model,
         facets: facet_results,
         vectors,
+        lists,
+        partition,
         recall,
         encoder: exported,
     } = computed;
@@ -109,7 +111,15 @@ pub(crate) fn write(
         title_terms: keywords.title_terms,
     };
     let items_ref = put("items", "json", &serde_json::to_vec(&table)?)?;
-    let vectors_ref = put("vectors", "bin", &vectors.to_bytes())?;
+    let vectors_ref = put("vectors", "bin", &lists.root.to_bytes())?;
+    let mut list_refs = Vec::with_capacity(lists.files.len());
+    for bytes in &lists.files {
+        let r = FileRef::for_content(vitrine_index::lists::LIST_STEM, "bin", bytes);
+        if !list_refs.contains(&r) {
+            staging.write(&r.path, bytes)?;
+        }
+        list_refs.push(r);
+    }
     let mut metadata = Vec::new();
     for (n, chunk) in items.chunks(CHUNK_SIZE).enumerate() {
         let first = (n * CHUNK_SIZE) as u32;
@@ -156,12 +166,20 @@ pub(crate) fn write(
         model,
         encoder: exported.info,
         recall,
+        partition,
         facets: facet_results.into_iter().map(|(f, _)| f).collect(),
         filters: filters.filters,
         keywords: keywords.info,
         info,
         files: Files {
             vectors: vectors_ref,
+            // One list is part of the site's first download and kept offline; the root
+            // describes the lists of a partitioned index.
+            lists: if list_refs.len() == 1 {
+                list_refs
+            } else {
+                Vec::new()
+            },
             items: items_ref,
             metadata,
             keywords: keyword_shards,

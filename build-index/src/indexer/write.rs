@@ -113,6 +113,15 @@ fn listed_by_manifest(bytes: &[u8]) -> Option<Vec<String>> {
     Some(out)
 }
 
+/// The list files the vectors' root of the site at `out` names (none if it has no readable root).
+fn listed_by_root(out: &Path) -> Vec<String> {
+    crate::built::manifest(out)
+        .ok()
+        .and_then(|m| crate::built::list_files(out, &m.files).ok())
+        .map(|lists| lists.into_iter().map(|f| f.path).collect())
+        .unwrap_or_default()
+}
+
 /// Checks that `out` may be replaced by a new site: missing, empty, or a site build-index wrote
 /// with nothing else in it. Nothing build-index did not write is ever deleted.
 pub(crate) fn check_out(out: &Path) -> Result<(), OutProblem> {
@@ -145,6 +154,8 @@ pub(crate) fn check_out(out: &Path) -> Result<(), OutProblem> {
             format!("it holds {}", shown(&all)),
         ));
     };
+    let mut listed = listed;
+    listed.extend(listed_by_root(out));
     let foreign: Vec<&String> = files.iter().filter(|f| !listed.contains(f)).collect();
     if foreign.is_empty() {
         Ok(())

@@ -200,7 +200,8 @@ impl<T> SearchFiles<T> {
 /// show results (`core`), and the thumbnails, which a page may skip when they are large.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfflineFiles {
-    /// Encoder, vectors, item table, metadata chunks and keyword shards.
+    /// Encoder, vectors (root and the list of an unpartitioned index), item table, metadata
+    /// chunks and keyword shards.
     pub core: Vec<String>,
     /// Every thumbnail.
     pub thumbnails: Vec<String>,
@@ -211,8 +212,12 @@ pub struct OfflineFiles {
 /// Every file besides the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Files {
-    /// The int8 vectors.
+    /// The root of the int8 vectors ([`crate::lists`]): centroids, and each list's file.
     pub vectors: FileRef,
+    /// The list file of an index that is one list, downloaded with the root and kept offline;
+    /// empty when partitioned (the root describes the lists, fetched as queries need them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lists: Vec<FileRef>,
     /// Ids of all items in catalogue order, and each item's facet labels.
     pub items: FileRef,
     /// Item metadata, in chunks.
@@ -238,6 +243,7 @@ impl Files {
     /// All files, the big ones first.
     pub fn all(&self) -> Vec<&FileRef> {
         let mut out = self.search().into_vec();
+        out.extend(&self.lists);
         out.extend(self.metadata.iter().map(|c| &c.file));
         out.extend(self.keywords.iter().map(|s| &s.file));
         out.extend(&self.thumbnails);
@@ -252,6 +258,7 @@ impl Files {
             .into_iter()
             .map(|f| f.path.clone())
             .collect();
+        core.extend(self.lists.iter().map(|f| f.path.clone()));
         core.extend(self.metadata.iter().map(|c| c.file.path.clone()));
         core.extend(self.keywords.iter().map(|s| s.file.path.clone()));
         OfflineFiles {

@@ -6,8 +6,10 @@
 mod files;
 pub mod filters;
 pub mod keywords;
+pub mod lists;
 mod manifest;
 mod metadata;
+pub mod partition;
 pub mod qtensors;
 mod rank;
 mod vectors;
@@ -18,11 +20,11 @@ pub use files::{
 };
 pub use manifest::{
     EncoderFormat, EncoderInfo, EncoderQuality, FORMAT, FORMAT_VERSION, Facet, MANIFEST, MAX_ITEMS,
-    Manifest, ModelInfo, Quantization, Recall,
+    Manifest, ModelInfo, PartitionInfo, Quantization, Recall,
 };
 pub use metadata::{CHUNK_SIZE, FacetValue, Item, ItemTable, MetadataChunk, safe_link};
 pub use rank::{Hit, ScanQuery, SearchMode};
-pub use vectors::{Vectors, normalize};
+pub use vectors::{Quantizer, Vectors, normalize};
 
 /// The quantization kind this crate writes.
 pub const QUANTIZATION: &str = "int8-centred";

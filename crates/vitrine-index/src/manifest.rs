@@ -16,7 +16,7 @@ pub const MANIFEST: &str = "manifest.json";
 /// The `format` field of every vitrine manifest.
 pub const FORMAT: &str = "vitrine-index";
 /// The index format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// The most items an index may hold.
 pub const MAX_ITEMS: u32 = 100_000_000;
 
@@ -57,6 +57,27 @@ pub struct Recall {
     pub value: f64,
     /// The build fails below this.
     pub threshold: f64,
+}
+
+/// How the vectors are split into lists ([`crate::lists`]) and what probing costs: recall@10 of
+/// the probed search against scanning every list, measured at build time for image queries
+/// ("More like this") and text queries (titles and everyday queries, shipped encoder).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionInfo {
+    /// Number of lists (1: one list, scanned whole, kept offline).
+    pub lists: u32,
+    /// Lists a query scans.
+    pub probes: u32,
+    /// Image queries measured.
+    pub image_queries: u32,
+    /// Their recall@10 at `probes`.
+    pub image_recall: f64,
+    /// Text queries measured.
+    pub text_queries: u32,
+    /// Their recall@10 at `probes`.
+    pub text_recall: f64,
+    /// The gate: the smallest probe count reaching it on both is chosen.
+    pub min_recall: f64,
 }
 
 /// How the page's text encoder file is stored.
@@ -130,6 +151,8 @@ pub struct Manifest {
     pub quantization: Quantization,
     /// Measured int8 recall.
     pub recall: Recall,
+    /// The lists of the vectors and the measured probe count.
+    pub partition: PartitionInfo,
     /// Zero-shot facets.
     pub facets: Vec<Facet>,
     /// Filters from the catalogue's columns.

@@ -66,49 +66,86 @@ impl ScanQuery {
     }
 }
 
-impl Vectors {
-    /// Prepares a query embedding (normalised here; any length-`dim` vector is fine).
-    pub fn query(&self, embedding: &[f32]) -> ScanQuery {
-        assert_eq!(embedding.len(), self.dim, "query width");
+impl ScanQuery {
+    /// Prepares a query for codes quantized with `mean` and `scale` (normalised here; any vector
+    /// of their width is fine).
+    pub(crate) fn new(mean: &[f32], scale: &[f32], embedding: &[f32]) -> Self {
+        let dim = mean.len();
+        assert_eq!(embedding.len(), dim, "query width");
         let x = normalize(embedding);
-        let offset: f32 = x.iter().zip(&self.mean).map(|(a, b)| a * b).sum();
-        let y: Vec<f32> = x.iter().zip(&self.scale).map(|(a, s)| a * s).collect();
+        let offset: f32 = x.iter().zip(mean).map(|(a, b)| a * b).sum();
+        let y: Vec<f32> = x.iter().zip(scale).map(|(a, s)| a * s).collect();
         let max = y.iter().fold(0f32, |m, v| m.max(v.abs()));
         // Keep Σ |q|·127 within i32 for any width: 16383 levels up to dim 1024, fewer beyond.
-        let levels = (i32::MAX as usize / (127 * self.dim)).min(16383) as f32;
+        let levels = (i32::MAX as usize / (127 * dim.max(1))).min(16383) as f32;
         let unit = if max > 0.0 { max / levels } else { 1.0 };
         let q = y.iter().map(|v| (v / unit).round() as i16).collect();
         ScanQuery { q, offset, unit }
     }
 
+    /// The approximate cosine of this query with one item's codes.
+    pub(crate) fn score_codes(&self, codes: &[i8]) -> f32 {
+        self.score(dot(&self.q, codes))
+    }
+}
+
+/// The `k` best items of `segments` (first catalogue position, item-major codes of width
+/// `dim`), best first; equal scores keep catalogue order. With `filter`, only items where it is
+/// `true` are considered. Flat and partitioned searches both rank here.
+pub(crate) fn scan<'a>(
+    query: &ScanQuery,
+    dim: usize,
+    segments: impl Iterator<Item = (u32, &'a [i8])>,
+    k: usize,
+    filter: Option<&[bool]>,
+) -> Vec<Hit> {
+    let mut keys: Vec<u64> = Vec::new();
+    for (first, codes) in segments {
+        let base = first as usize;
+        match filter {
+            None => keys.extend(
+                codes
+                    .chunks_exact(dim)
+                    .enumerate()
+                    .map(|(i, c)| key(dot(&query.q, c), base + i)),
+            ),
+            Some(allowed) => keys.extend(
+                codes
+                    .chunks_exact(dim)
+                    .enumerate()
+                    .filter(|(i, _)| allowed.get(base + i).copied().unwrap_or(false))
+                    .map(|(i, c)| key(dot(&query.q, c), base + i)),
+            ),
+        }
+    }
+    top(&mut keys, k)
+        .iter()
+        .map(|&key| {
+            let (raw, index) = unkey(key);
+            Hit {
+                index,
+                score: query.score(raw),
+            }
+        })
+        .collect()
+}
+
+impl Vectors {
+    /// Prepares a query embedding (normalised here; any length-`dim` vector is fine).
+    pub fn query(&self, embedding: &[f32]) -> ScanQuery {
+        ScanQuery::new(&self.mean, &self.scale, embedding)
+    }
+
     /// The `k` most similar items, best first; equal scores keep catalogue order. With `filter`,
     /// only items where it is `true` are considered.
     pub fn search(&self, query: &ScanQuery, k: usize, filter: Option<&[bool]>) -> Vec<Hit> {
-        let mut keys: Vec<u64> = match filter {
-            None => self
-                .codes
-                .chunks_exact(self.dim)
-                .enumerate()
-                .map(|(i, c)| key(dot(&query.q, c), i))
-                .collect(),
-            Some(allowed) => self
-                .codes
-                .chunks_exact(self.dim)
-                .enumerate()
-                .filter(|(i, _)| allowed.get(*i).copied().unwrap_or(false))
-                .map(|(i, c)| key(dot(&query.q, c), i))
-                .collect(),
-        };
-        top(&mut keys, k)
-            .iter()
-            .map(|&key| {
-                let (raw, index) = unkey(key);
-                Hit {
-                    index,
-                    score: query.score(raw),
-                }
-            })
-            .collect()
+        scan(
+            query,
+            self.dim,
+            std::iter::once((0, &self.codes[..])),
+            k,
+            filter,
+        )
     }
 
     /// "More like this": item `item` first, then the `k - 1` items most similar to its vector.

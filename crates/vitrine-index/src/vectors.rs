@@ -42,6 +42,69 @@ pub fn normalize(v: &[f32]) -> Vec<f32> {
     }
 }
 
+/// Per-dimension centre and scale of int8 codes: item `d` decodes to `mean[d] + scale[d]·code`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantizer {
+    pub(crate) mean: Vec<f32>,
+    pub(crate) scale: Vec<f32>,
+}
+
+impl Quantizer {
+    /// Fits the centre and scale to unit vectors (`dim` floats each, at least one).
+    pub fn fit(unit: &[f32], dim: usize) -> Self {
+        let n = (unit.len() / dim).max(1) as f64;
+        let mut sums = vec![0f64; dim];
+        for v in unit.chunks_exact(dim) {
+            sums.iter_mut()
+                .zip(v)
+                .for_each(|(s, &x)| *s += f64::from(x));
+        }
+        let mean: Vec<f32> = sums.iter().map(|s| (s / n) as f32).collect();
+        let mut max = vec![0f32; dim];
+        for v in unit.chunks_exact(dim) {
+            for ((m, x), c) in max.iter_mut().zip(v).zip(&mean) {
+                *m = m.max((x - c).abs());
+            }
+        }
+        let scale = max
+            .iter()
+            .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
+            .collect();
+        Self { mean, scale }
+    }
+
+    /// Width of the vectors.
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// The centre (per-dimension mean of the vectors it was fitted to).
+    pub fn centre(&self) -> &[f32] {
+        &self.mean
+    }
+
+    /// The codes of unit vectors (`dim` floats each), clamped to ±127.
+    pub fn encode(&self, unit: &[f32]) -> Vec<i8> {
+        let dim = self.dim();
+        let mut codes = Vec::with_capacity(unit.len());
+        for v in unit.chunks_exact(dim) {
+            for ((x, m), s) in v.iter().zip(&self.mean).zip(&self.scale) {
+                codes.push(((x - m) / s).round().clamp(-127.0, 127.0) as i8);
+            }
+        }
+        codes
+    }
+
+    /// How many values of `unit` fall outside the int8 range and would be clamped.
+    pub fn clipped(&self, unit: &[f32]) -> usize {
+        let dim = self.dim();
+        unit.chunks_exact(dim)
+            .flat_map(|v| v.iter().zip(&self.mean).zip(&self.scale))
+            .filter(|&((x, m), s)| ((x - m) / s).abs() > 127.5)
+            .count()
+    }
+}
+
 impl Vectors {
     /// Normalises and quantizes embeddings (all of the same length).
     pub fn quantize(embeddings: &[Vec<f32>]) -> Result<Self> {
@@ -56,32 +119,23 @@ impl Vectors {
                 "an embedding has NaN or infinite values".into(),
             ));
         }
-        let unit: Vec<Vec<f32>> = embeddings.iter().map(|e| normalize(e)).collect();
-        let n = unit.len() as f64;
-        let mean: Vec<f32> = (0..dim)
-            .map(|d| (unit.iter().map(|v| f64::from(v[d])).sum::<f64>() / n) as f32)
-            .collect();
-        let scale: Vec<f32> = (0..dim)
-            .map(|d| {
-                let max = unit
-                    .iter()
-                    .map(|v| (v[d] - mean[d]).abs())
-                    .fold(0f32, f32::max);
-                if max > 0.0 { max / 127.0 } else { 1.0 }
-            })
-            .collect();
-        let mut codes = Vec::with_capacity(unit.len() * dim);
-        for v in &unit {
-            for d in 0..dim {
-                codes.push(((v[d] - mean[d]) / scale[d]).round().clamp(-127.0, 127.0) as i8);
-            }
-        }
+        let unit: Vec<f32> = embeddings.iter().flat_map(|e| normalize(e)).collect();
+        let q = Quantizer::fit(&unit, dim);
+        let codes = q.encode(&unit);
         Ok(Self {
             dim,
-            mean,
-            scale,
+            mean: q.mean,
+            scale: q.scale,
             codes,
         })
+    }
+
+    /// The centre and scale of the codes.
+    pub fn quantizer(&self) -> Quantizer {
+        Quantizer {
+            mean: self.mean.clone(),
+            scale: self.scale.clone(),
+        }
     }
 
     /// Number of items.

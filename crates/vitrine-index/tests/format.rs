@@ -9,11 +9,14 @@ use vitrine_index::filters::{Filter, FilterKind};
 use vitrine_index::keywords::{
     Field, KeywordIndexBuilder, KeywordInfo, KeywordShard, KeywordShardData, title_term_count,
 };
+use vitrine_index::lists::Root;
+use vitrine_index::partition::{Partitioned, partition};
 use vitrine_index::{
     Chunk, EncoderFiles, EncoderFormat, EncoderInfo, EncoderQuality, FORMAT, FORMAT_VERSION, Facet,
-    FacetValue, FileRef, Files, Item, ItemTable, Manifest, MetadataChunk, ModelInfo, QUANTIZATION,
-    Quantization, Recall, Vectors,
+    FacetValue, FileRef, Files, Item, ItemTable, Manifest, MetadataChunk, ModelInfo, PartitionInfo,
+    QUANTIZATION, Quantization, Recall, Vectors,
 };
+use vitrine_index::{Quantizer, normalize};
 
 fn golden(name: &str, bytes: &[u8]) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -95,6 +98,13 @@ fn keyword_shards() -> Vec<(String, Vec<u8>)> {
     b.finish(3)
 }
 
+/// The golden vectors as lists: `lists` centroids taken from the first items.
+fn lists(lists: usize) -> Partitioned {
+    let unit: Vec<f32> = embeddings().iter().flat_map(|e| normalize(e)).collect();
+    let centroids = Vectors::quantize(&embeddings()[..lists]).unwrap();
+    partition(&unit, 4, centroids, Quantizer::fit(&unit, 4))
+}
+
 fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
     let mut m = Manifest {
         format: FORMAT.into(),
@@ -131,6 +141,15 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
             value: 1.0,
             threshold: 0.99,
         },
+        partition: PartitionInfo {
+            lists: 1,
+            probes: 1,
+            image_queries: 3,
+            image_recall: 1.0,
+            text_queries: 2,
+            text_recall: 1.0,
+            min_recall: 0.95,
+        },
         facets: vec![Facet {
             name: "color".into(),
             template: "a photo of a {} product".into(),
@@ -163,6 +182,7 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
         info: BTreeMap::new(),
         files: Files {
             vectors: FileRef::for_content("vectors", "bin", vectors),
+            lists: vec![FileRef::for_content("lists/list", "bin", b"l")],
             items: FileRef::for_content("items", "json", catalog),
             metadata: vec![Chunk {
                 first: 0,
@@ -194,6 +214,17 @@ fn an_index_encodes_to_the_golden_files_and_decodes_back() {
     let vbytes = vectors.to_bytes();
     golden("vectors.bin", &vbytes);
     assert_eq!(Vectors::from_bytes(&vbytes).unwrap(), vectors);
+    // Two lists: item 0 and item 1 are the centroids, item 2 joins item 1's.
+    let two = lists(2);
+    golden("vectors-root.bin", &two.root.to_bytes());
+    golden("list.bin", &two.files[0]);
+    assert_eq!(Root::from_bytes(&two.root.to_bytes()).unwrap(), two.root);
+    assert_eq!(two.root.lists(), 2);
+    assert_eq!(two.order, [0, 1, 2]);
+    assert_eq!((two.root.range(0), two.root.range(1)), ((0, 1), (1, 2)));
+    let one = lists(1);
+    assert_eq!(one.order, [0, 1, 2]);
+    assert_eq!(one.root.list_file(0).size, 16 + 3 * 4);
 
     let mut facets = BTreeMap::new();
     facets.insert("color".to_string(), vec![0u16, 1, 0]);
@@ -239,14 +270,15 @@ fn an_index_encodes_to_the_golden_files_and_decodes_back() {
         "items out of range"
     );
 
-    let m = manifest(&vbytes, &cbytes, &chunk_bytes);
+    let root = one.root.to_bytes();
+    let m = manifest(&root, &cbytes, &chunk_bytes);
     let json = m.to_json();
     golden("manifest.json", &json);
     assert_eq!(Manifest::from_json(&json).unwrap(), m);
     for f in [&m.files.vectors, &m.files.items] {
         assert!(f.path.contains(&f.sha256[..16]));
     }
-    m.files.vectors.check(&vbytes).unwrap();
+    m.files.vectors.check(&root).unwrap();
 }
 
 #[test]

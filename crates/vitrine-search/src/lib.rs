@@ -15,7 +15,8 @@ pub use filter::Selection;
 pub use fuse::RRF_K;
 pub use keyword::{KeywordHit, KeywordRanking, Keywords};
 use vitrine_index::filters::Counts;
-use vitrine_index::{EncoderFiles, Hit, ItemTable, Manifest, SearchMode, Vectors};
+use vitrine_index::lists::{ListIndex, NeedLists, Root};
+use vitrine_index::{EncoderFiles, Hit, ItemTable, Manifest, SearchMode};
 
 /// A part of the site that arrives after the item table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,16 @@ pub enum Error {
     /// The search needs a part of the site that has not been loaded yet.
     #[error("{0:?} not loaded yet")]
     NotLoaded(Part),
+    /// The search needs these lists of the vectors (by number, nearest first): add them
+    /// ([`Engine::add_list`]) and search again.
+    #[error("the search needs {} more lists of the vectors", .0.len())]
+    NeedLists(Vec<usize>),
+}
+
+impl From<NeedLists> for Error {
+    fn from(n: NeedLists) -> Self {
+        Error::NeedLists(n.0)
+    }
 }
 
 /// `Result` with [`Error`].
@@ -86,7 +97,7 @@ pub struct Engine {
     manifest: Manifest,
     items: ItemTable,
     keywords: Keywords,
-    vectors: Option<Vectors>,
+    vectors: Option<ListIndex>,
     text: Option<text::TextSide>,
 }
 
@@ -112,21 +123,36 @@ impl Engine {
         })
     }
 
-    /// Adds the vectors (checked by the caller).
+    /// Adds the vectors' root (checked by the caller); lists follow with [`Engine::add_list`].
     pub fn add_vectors(&mut self, bytes: &[u8]) -> Result<()> {
-        let vectors = Vectors::from_bytes(bytes)?;
-        let count = self.manifest.count as usize;
+        let root = Root::from_bytes(bytes)?;
+        let count = self.manifest.count;
         let dim = self.manifest.model.dim as usize;
-        if vectors.len() != count || vectors.dim() != dim {
+        if root.count() != count || root.dim() != dim {
             return Err(Error::Mismatch(format!(
                 "the vectors hold {} items of width {}, the manifest says {count} of width {dim}; \
                  the files come from different builds",
-                vectors.len(),
-                vectors.dim()
+                root.count(),
+                root.dim()
             )));
         }
-        self.vectors = Some(vectors);
+        self.vectors = Some(ListIndex::new(root));
         Ok(())
+    }
+
+    /// Adds list `j` of the vectors (its file, [`Engine::list_file`], checked by the caller).
+    pub fn add_list(&mut self, j: usize, bytes: &[u8]) -> Result<()> {
+        let index = self
+            .vectors
+            .as_mut()
+            .ok_or(Error::NotLoaded(Part::Vectors))?;
+        Ok(index.add_list(j, bytes)?)
+    }
+
+    /// The file of list `j`, once the root is added.
+    pub fn list_file(&self, j: usize) -> Option<vitrine_index::FileRef> {
+        let root = self.vectors.as_ref()?.root();
+        (j < root.lists()).then(|| root.list_file(j))
     }
 
     /// Adds the text encoder (its files checked by the caller).
@@ -164,8 +190,8 @@ impl Engine {
         &self.items
     }
 
-    /// The vectors, once added.
-    pub fn vectors(&self) -> Option<&Vectors> {
+    /// The vectors, once their root is added.
+    pub fn vectors(&self) -> Option<&ListIndex> {
         self.vectors.as_ref()
     }
 
@@ -217,13 +243,13 @@ impl Engine {
                 let item = self
                     .items
                     .position(id)
-                    .ok_or_else(|| Error::UnknownId(id.clone()))?;
+                    .ok_or_else(|| Error::UnknownId(id.clone()))? as u32;
                 // One scan when nothing is filtered: the best k are the window's first k (ranks
                 // are a total order).
-                let window = vectors.like(item, WINDOW.max(k), None);
+                let window = vectors.like(item, WINDOW.max(k), None)?;
                 let hits = match compiled.mask() {
                     None => window.iter().take(k).copied().collect(),
-                    Some(mask) => vectors.like(item, k, Some(&mask)),
+                    Some(mask) => vectors.like(item, k, Some(&mask))?,
                 };
                 (
                     hits,
@@ -264,7 +290,7 @@ impl Engine {
         });
         let semantic = match (&self.text, &self.vectors, mode) {
             (Some(text), Some(vectors), SearchMode::Semantic | SearchMode::Hybrid) => {
-                text.query_vector(q)?.map(|v| (vectors, vectors.query(&v)))
+                text.query_vector(q)?.map(|v| (vectors, v))
             }
             _ => None,
         };
@@ -283,22 +309,24 @@ impl Engine {
         }
         // The unfiltered window gives the counts and, when nothing is filtered, the ranking too
         // (one scan; the best k are its first k, ranks being a total order).
-        let window: Vec<Hit> = semantic
-            .as_ref()
-            .map(|(vectors, sq)| vectors.search(sq, WINDOW.max(k), None))
-            .unwrap_or_default();
+        let window: Vec<Hit> = match &semantic {
+            Some((vectors, v)) => vectors.search(v, WINDOW.max(k), None)?,
+            None => Vec::new(),
+        };
         candidates.extend(window.iter().take(WINDOW).map(|h| h.index));
         candidates.sort_unstable();
         candidates.dedup();
         let mask = compiled.mask();
-        let filtered = |n: usize| match (&semantic, &mask) {
-            (Some((vectors, sq)), Some(mask)) => vectors.search(sq, n, Some(mask)),
-            _ => window.iter().take(n).copied().collect(),
+        let filtered = |n: usize| -> Result<Vec<Hit>> {
+            Ok(match (&semantic, &mask) {
+                (Some((vectors, v)), Some(mask)) => vectors.search(v, n, Some(mask))?,
+                _ => window.iter().take(n).copied().collect(),
+            })
         };
         let hits = match (mode, &keywords, &semantic) {
-            (SearchMode::Semantic, _, Some(_)) => filtered(k),
+            (SearchMode::Semantic, _, Some(_)) => filtered(k)?,
             (SearchMode::Semantic, _, None) => Vec::new(),
-            (SearchMode::Hybrid, Some(kw), Some(_)) => fuse::fuse(&filtered(WINDOW), kw, &allowed),
+            (SearchMode::Hybrid, Some(kw), Some(_)) => fuse::fuse(&filtered(WINDOW)?, kw, &allowed),
             (_, Some(kw), _) => fuse::keywords_only(kw, &allowed),
             (_, None, _) => Vec::new(),
         };

@@ -146,7 +146,11 @@ async fn add_models(
 ) -> Result<String, LoadError> {
     let e = &files.encoder;
     let refs = [&files.vectors, &e.weights, &e.tokenizer, &e.config];
-    let total = refs.iter().map(|r| r.size).sum();
+    let total = refs
+        .iter()
+        .chain(&files.lists.iter().collect::<Vec<_>>())
+        .map(|r| r.size)
+        .sum();
     let mut down = fetch::Downloader::new(total, |loaded, total| {
         post(&Response::Progress { loaded, total })
     });
@@ -164,6 +168,20 @@ async fn add_models(
                 .borrow_mut()
                 .add_vectors(&b)
                 .map_err(errors::load_error)?;
+            // An index of one list comes whole, as before partitioning; a partitioned one
+            // fetches its lists as queries need them.
+            for (j, list) in files.lists.iter().enumerate() {
+                let bytes = down
+                    .fetch(&format!("{base}{}", list.path), list.size)
+                    .await
+                    .map_err(LoadError::Download)?;
+                list.check(&bytes)
+                    .map_err(|e| LoadError::Index(errors::index_fault(&e)))?;
+                engine
+                    .borrow_mut()
+                    .add_list(j, &bytes)
+                    .map_err(errors::load_error)?;
+            }
             post(&Response::VectorsLoaded);
         }
         got.push(b);
@@ -248,6 +266,36 @@ async fn fetch_shards(engine: &RefCell<Engine>, base: &str, text: &str) -> Resul
     Ok(())
 }
 
+/// Fetches the lists of the vectors a search needs, all at once, and adds them.
+async fn fetch_lists(
+    engine: &RefCell<Engine>,
+    base: &str,
+    lists: &[usize],
+) -> Result<(), SearchError> {
+    let refs: Vec<(usize, vitrine_index::FileRef)> = {
+        let e = engine.borrow();
+        lists
+            .iter()
+            .filter_map(|&j| Some((j, e.list_file(j)?)))
+            .collect()
+    };
+    if refs.len() != lists.len() {
+        return Err(SearchError::Index(IndexFault {
+            problem: IndexProblem::Malformed,
+            message: format!("the vectors' root has no list {lists:?}"),
+        }));
+    }
+    let fetched =
+        futures::future::join_all(refs.iter().map(|(_, r)| fetch_result_file(base, r))).await;
+    for ((j, _), bytes) in refs.iter().zip(fetched) {
+        engine
+            .borrow_mut()
+            .add_list(*j, &bytes?)
+            .map_err(errors::search_error)?;
+    }
+    Ok(())
+}
+
 /// Downloads and checks a file a search needs.
 async fn fetch_result_file(base: &str, r: &vitrine_index::FileRef) -> Result<Vec<u8>, SearchError> {
     let bytes = fetch::fetch_all(&format!("{base}{}", r.path), false)
@@ -280,10 +328,15 @@ async fn search(
         SearchQuery::Like(id) => Query::Like(id.clone()),
         SearchQuery::Browse => Query::Browse,
     };
-    let outcome = engine
-        .borrow()
-        .search(&query, mode, selection, k)
-        .map_err(errors::search_error)?;
+    let outcome = loop {
+        let result = engine.borrow().search(&query, mode, selection, k);
+        match result {
+            Err(vitrine_search::Error::NeedLists(lists)) => {
+                fetch_lists(engine, base, &lists).await?
+            }
+            r => break r.map_err(errors::search_error)?,
+        }
+    };
     let files = engine.borrow().manifest().files.clone();
     let mut found = Vec::with_capacity(outcome.hits.len());
     for h in outcome.hits {

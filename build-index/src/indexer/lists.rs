@@ -1,0 +1,185 @@
+//! Splits the vectors into lists (spherical k-means, seeded) and measures how many lists a query
+//! must probe: the smallest count at which image and text queries both reach `--min-recall`
+//! against scanning every list. A rebuild keeps the previous build's centroids and int8 scale
+//! unless the data drifted, so changing 1% of the items changes about 1% of the list files.
+
+use anyhow::{Result, bail};
+use vitrine_index::lists::{ListIndex, Root};
+use vitrine_index::partition::{self, Partitioned};
+use vitrine_index::{PartitionInfo, Quantizer, Vectors};
+
+/// The k-means seed: fixed, so equal inputs give equal lists.
+const SEED: u64 = 0x5EED_0F57_A700;
+/// Image queries measured, at most (evenly spaced items).
+const IMAGE_QUERIES: usize = 200;
+/// A kept partition may fit the new items this much worse (mean cosine) before it is retrained.
+const DRIFT: f32 = 0.02;
+/// A kept int8 scale may clamp at most this share of the new values.
+const CLIPPED: f64 = 1e-4;
+
+/// What the site's previous build offers to keep.
+pub(crate) struct Previous {
+    /// Its vectors' root.
+    pub(crate) root: Root,
+}
+
+/// Lists made, in item order, with a line for the log.
+pub(crate) struct Arranged {
+    /// The lists (probe count not yet measured).
+    pub(crate) lists: Partitioned,
+    /// What was kept or retrained, and why.
+    pub(crate) note: String,
+}
+
+/// Splits unit vectors (`dim` each) into `wanted` lists (or [`partition::default_lists`]),
+/// keeping `previous`'s centroids and scale when they still fit.
+pub(crate) fn arrange(
+    unit: &[f32],
+    dim: usize,
+    wanted: Option<usize>,
+    previous: Option<Previous>,
+) -> Arranged {
+    let n = unit.len() / dim;
+    let lists = wanted
+        .unwrap_or_else(|| partition::default_lists(n))
+        .clamp(1, n.max(1));
+    let fresh_quantizer = || Quantizer::fit(unit, dim);
+    if let Some(prev) = previous.filter(|p| p.root.dim() == dim && p.root.lists() > 1) {
+        let prev_lists = prev.root.lists();
+        let same_size = wanted.map_or(prev_lists <= 2 * lists && lists <= 2 * prev_lists, |w| {
+            w == prev_lists
+        });
+        let clipped = prev.root.quantizer().clipped(unit) as f64 / unit.len().max(1) as f64;
+        let quantizer = if clipped <= CLIPPED {
+            prev.root.quantizer().clone()
+        } else {
+            fresh_quantizer()
+        };
+        if same_size && lists > 1 {
+            let kept = partition::partition(unit, dim, prev.root.centroids().clone(), quantizer);
+            let drift = prev.root.fit() - kept.root.fit();
+            if drift <= DRIFT {
+                let scale = if clipped <= CLIPPED {
+                    "and int8 scale"
+                } else {
+                    "(new int8 scale: the new vectors exceed the old one)"
+                };
+                return Arranged {
+                    note: format!(
+                        "vectors: kept the previous build's {prev_lists} lists {scale} (fit {:.3}, \
+                         was {:.3})",
+                        kept.root.fit(),
+                        prev.root.fit()
+                    ),
+                    lists: kept,
+                };
+            }
+            return trained(
+                unit,
+                dim,
+                lists,
+                format!(
+                    "vectors: the items drifted from the previous lists (fit {:.3}, was {:.3}); \
+                 retrained {lists} lists, so every list file changes",
+                    kept.root.fit(),
+                    prev.root.fit()
+                ),
+            );
+        }
+        return trained(
+            unit,
+            dim,
+            lists,
+            format!(
+                "vectors: {lists} lists for {n} items (the previous build had {prev_lists}); retrained"
+            ),
+        );
+    }
+    let note = if lists == 1 {
+        format!(
+            "vectors: one list ({n} items, below {} need no partitions)",
+            partition::FLAT_BELOW
+        )
+    } else {
+        format!("vectors: {lists} lists for {n} items")
+    };
+    trained(unit, dim, lists, note)
+}
+
+fn trained(unit: &[f32], dim: usize, lists: usize, note: String) -> Arranged {
+    let centroids = if lists == 1 {
+        // One list: its centroid is the mean direction (never used to choose).
+        let q = Quantizer::fit(unit, dim);
+        vec![q_mean(&q)]
+    } else {
+        partition::train(unit, dim, lists, SEED)
+            .chunks(dim)
+            .map(<[f32]>::to_vec)
+            .collect()
+    };
+    let centroids = Vectors::quantize(&centroids).expect("centroids are finite and of one width");
+    Arranged {
+        lists: partition::partition(unit, dim, centroids, Quantizer::fit(unit, dim)),
+        note,
+    }
+}
+
+/// A non-zero vector along the quantizer's centre.
+fn q_mean(q: &Quantizer) -> Vec<f32> {
+    let v = q.centre().to_vec();
+    if v.iter().all(|x| *x == 0.0) {
+        let mut one = vec![0.0; v.len()];
+        one[0] = 1.0;
+        one
+    } else {
+        v
+    }
+}
+
+/// Measures the probe count on the arranged lists: image queries are evenly spaced items, text
+/// queries the shipped encoder's vectors of titles and everyday queries. Fails when reaching
+/// `min_recall` needs more than `max_probes` lists.
+pub(crate) fn measure(
+    lists: &mut Partitioned,
+    texts: &[Vec<f32>],
+    min_recall: f64,
+    max_probes: Option<usize>,
+) -> Result<PartitionInfo> {
+    let root = &lists.root;
+    let count = root.count() as usize;
+    let mut index = ListIndex::new(root.clone());
+    for (j, f) in lists.files.iter().enumerate() {
+        index.add_list(j, f)?;
+    }
+    let step = count.div_ceil(IMAGE_QUERIES).max(1);
+    let images: Vec<u32> = (0..count as u32).step_by(step).collect();
+    let curve = partition::probe_curve(&index, &images, texts, 10);
+    let lists_n = root.lists();
+    let cap = max_probes
+        .unwrap_or((lists_n / 4).max(lists_n.min(4)))
+        .clamp(1, lists_n);
+    let Some(probes) = curve.smallest(min_recall).filter(|&p| p <= cap) else {
+        let (image, text) = curve.at(cap);
+        bail!(
+            "probing {cap} of {lists_n} lists reaches recall@10 {image:.4} for image queries and \
+             {text:.4} for text queries, below --min-recall {min_recall}; nothing was written. \
+             Use fewer lists (--partitions), allow more probes (--max-probes) or lower --min-recall"
+        );
+    };
+    let (image_recall, text_recall) = curve.at(probes);
+    lists.root.set_probes(probes as u32);
+    Ok(PartitionInfo {
+        lists: lists_n as u32,
+        probes: probes as u32,
+        image_queries: images.len() as u32,
+        image_recall: floor4(image_recall),
+        text_queries: texts.len() as u32,
+        text_recall: floor4(text_recall),
+        min_recall,
+    })
+}
+
+/// Rounded down to 4 decimals, so a recorded value never overstates.
+fn floor4(x: f64) -> f64 {
+    (x * 1e4 + 1e-9).floor() / 1e4
+}

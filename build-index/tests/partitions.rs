@@ -1,0 +1,161 @@
+//! The partitioned index through `build-index build`: the probe count is measured and recorded,
+//! probing it gives the answers scanning every list gives, the gate fails a build that cannot
+//! reach `--min-recall` within `--max-probes`, and a rebuild after a small change keeps the
+//! centroids and most list files.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{SiteDir, new_build, search_output, tempdir};
+use vitrine_index::lists::Root;
+
+fn feed() -> std::path::PathBuf {
+    common::catalogues().join("merchant-center.tsv")
+}
+
+fn root(out: &Path) -> Root {
+    let site = SiteDir::open(out);
+    Root::from_bytes(&site.read(&site.manifest.files.vectors.path)).expect("root")
+}
+
+fn list_names(out: &Path) -> BTreeSet<String> {
+    root(out).list_files().into_iter().map(|f| f.path).collect()
+}
+
+#[test]
+fn a_partitioned_build_records_its_measured_probe_count_and_loads_as_the_page_does() {
+    let tmp = tempdir();
+    let out = tmp.path().join("site");
+    new_build(&feed(), &out, &tmp.path().join("cache"))
+        .args(["--partitions", "4", "--max-probes", "4"])
+        .run()
+        .expect(0);
+    let site = SiteDir::assert_complete(&common::cli(), &out);
+    let p = &site.manifest.partition;
+    assert_eq!(p.lists, 4);
+    assert!((1..=4).contains(&p.probes), "{p:?}");
+    assert!(
+        p.image_recall >= p.min_recall && p.text_recall >= p.min_recall,
+        "{p:?}"
+    );
+    assert!(p.image_queries > 0 && p.text_queries > 0, "{p:?}");
+    // The lists are described by the root, not the manifest, and hold every item.
+    assert!(site.manifest.files.lists.is_empty());
+    let r = root(&out);
+    assert_eq!((r.lists(), r.probes()), (4, p.probes));
+    assert_eq!(r.count(), site.manifest.count);
+    // "More like this" puts the item first; the CLI loads and probes the lists as the page does.
+    let first = &site.items()[0].id;
+    let like = search_output(&out, &["--like", first]);
+    assert_eq!(like.ids().first(), Some(first));
+}
+
+#[test]
+fn one_list_is_the_default_for_a_small_catalogue_and_is_part_of_the_first_download() {
+    let tmp = tempdir();
+    let out = tmp.path().join("site");
+    new_build(&feed(), &out, &tmp.path().join("cache"))
+        .run()
+        .expect(0);
+    let site = SiteDir::open(&out);
+    assert_eq!(
+        (
+            site.manifest.partition.lists,
+            site.manifest.partition.probes
+        ),
+        (1, 1)
+    );
+    assert_eq!(site.manifest.files.lists.len(), 1);
+    assert_eq!(
+        site.manifest.files.lists[0].path,
+        root(&out).list_file(0).path
+    );
+    // Kept offline with the rest of what search needs.
+    assert!(
+        site.manifest
+            .files
+            .offline()
+            .core
+            .contains(&site.manifest.files.lists[0].path)
+    );
+}
+
+#[test]
+fn the_probe_gate_fails_the_build_when_max_probes_cannot_reach_the_target() {
+    let tmp = tempdir();
+    let out = tmp.path().join("site");
+    // One item per list: probing one list finds none of an image's other neighbours.
+    let built = new_build(&feed(), &out, &tmp.path().join("cache"))
+        .args(["--partitions", "36", "--max-probes", "1"])
+        .run();
+    built.run.expect_code(1);
+    let err = &built.run.stderr;
+    assert!(
+        err.contains("probing 1 of")
+            && err.contains("--max-probes")
+            && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing is written");
+}
+
+#[test]
+fn a_rebuild_after_a_small_change_keeps_the_centroids_and_most_list_files() {
+    let tmp = tempdir();
+    let out = tmp.path().join("site");
+    let cache = tmp.path().join("cache");
+    let text = std::fs::read_to_string(feed()).expect("feed");
+    let dir = feed().parent().expect("folder").to_path_buf();
+    let write = |name: &str, body: &str| {
+        // Beside the committed feed's images, so relative image paths still resolve.
+        let p = tmp.path().join(name);
+        std::fs::write(
+            &p,
+            body.replace("\tfolder/", &format!("\t{}/folder/", dir.display())),
+        )
+        .expect("write");
+        p
+    };
+    let before = write("before.tsv", &text);
+    new_build(&before, &out, &cache)
+        .args(["--partitions", "4", "--allow-outside-paths"])
+        .run()
+        .expect(0);
+    let (root_a, lists_a) = (root(&out), list_names(&out));
+    // One row of 36 loses its line: its list file changes, the others stay.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.remove(5);
+    let after = write("after.tsv", &(lines.join("\n") + "\n"));
+    let rebuilt = new_build(&after, &out, &cache)
+        .args(["--partitions", "4", "--allow-outside-paths"])
+        .verbose()
+        .run();
+    rebuilt.run.expect_code(0);
+    assert!(
+        rebuilt
+            .run
+            .stderr
+            .contains("kept the previous build's 4 lists"),
+        "{}",
+        rebuilt.run.stderr
+    );
+    let root_b = root(&out);
+    assert_eq!(
+        root_b.centroids(),
+        root_a.centroids(),
+        "the centroids are kept"
+    );
+    assert_eq!(
+        root_b.quantizer(),
+        root_a.quantizer(),
+        "the int8 scale is kept"
+    );
+    let lists_b = list_names(&out);
+    assert_eq!(
+        lists_a.difference(&lists_b).count(),
+        1,
+        "one list file renamed: {lists_a:?} → {lists_b:?}"
+    );
+}

@@ -1,0 +1,354 @@
+//! Spherical k-means for the partitioned index: seeded and single-order, so equal inputs give
+//! byte-identical lists on any machine. Centroids are trained on an evenly spaced sample (at most
+//! [`SAMPLE_PER_LIST`] points per list) and every item is then assigned to its nearest centroid;
+//! the probe count a query needs is measured on the result ([`probe_curve`]).
+
+use crate::lists::{ListIndex, Root, list_bytes};
+use crate::vectors::{Quantizer, Vectors};
+
+/// Catalogues below this many items stay one list (full offline search, nothing to probe).
+pub const FLAT_BELOW: usize = 5000;
+/// Training points per list: more barely moves the centroids and costs time at a million items.
+pub const SAMPLE_PER_LIST: usize = 32;
+/// Lloyd iterations.
+pub const ITERATIONS: usize = 10;
+
+/// The list count for `n` items: one below [`FLAT_BELOW`], else `√(8n)`, which balances the root
+/// (one centroid per list) against the lists a query fetches (≈ 900 lists at 100k items).
+pub fn default_lists(n: usize) -> usize {
+    if n < FLAT_BELOW {
+        1
+    } else {
+        ((8.0 * n as f64).sqrt().round() as usize).clamp(1, n)
+    }
+}
+
+/// Σ a·b with eight accumulators, so the compiler vectorises it.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let split = a.len() / 8 * 8;
+    for (x, y) in a[..split].chunks_exact(8).zip(b[..split].chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let tail: f32 = a[split..].iter().zip(&b[split..]).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// splitmix64: a tiny seeded generator, the same on every platform.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The nearest centroid of every row of `points` (`dim` floats each; ties go to the lower list),
+/// with its dot product. Rows are split over threads natively; the result does not depend on it.
+pub fn assign(points: &[f32], dim: usize, centroids: &[f32]) -> Vec<(u32, f32)> {
+    let nearest = |p: &[f32]| {
+        let mut best = (0u32, f32::NEG_INFINITY);
+        for (j, c) in centroids.chunks_exact(dim).enumerate() {
+            let s = dot(p, c);
+            if s > best.1 {
+                best = (j as u32, s);
+            }
+        }
+        best
+    };
+    let rows = points.len() / dim;
+    let threads = threads().min(rows.max(1));
+    if threads <= 1 {
+        return points.chunks_exact(dim).map(nearest).collect();
+    }
+    let per = rows.div_ceil(threads);
+    let mut out = Vec::with_capacity(rows);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = points
+            .chunks(per * dim)
+            .map(|part| s.spawn(move || part.chunks_exact(dim).map(nearest).collect::<Vec<_>>()))
+            .collect();
+        for h in handles {
+            out.extend(h.join().expect("assignment threads do not panic"));
+        }
+    });
+    out
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(target_arch = "wasm32")]
+fn threads() -> usize {
+    1
+}
+
+fn normalize_in_place(v: &mut [f32]) {
+    let norm = dot(v, v).sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+}
+
+/// Trains `lists` unit centroids on unit vectors `points` (`dim` floats each): a seeded random
+/// pick of sample points, then [`ITERATIONS`] Lloyd steps. An emptied list takes the sample point
+/// farthest from its centroid, so no list stays empty while points remain.
+pub fn train(points: &[f32], dim: usize, lists: usize, seed: u64) -> Vec<f32> {
+    let n = points.len() / dim;
+    let lists = lists.clamp(1, n.max(1));
+    let step = n.div_ceil(SAMPLE_PER_LIST * lists).max(1);
+    let sample: Vec<f32> = points
+        .chunks_exact(dim)
+        .step_by(step)
+        .flatten()
+        .copied()
+        .collect();
+    let m = sample.len() / dim;
+    // Initial centroids: `lists` distinct sample points (partial Fisher–Yates).
+    let mut rng = Rng(seed);
+    let mut pick: Vec<usize> = (0..m).collect();
+    for i in 0..lists.min(m) {
+        let j = i + rng.below(m - i);
+        pick.swap(i, j);
+    }
+    let mut centroids: Vec<f32> = pick[..lists.min(m)]
+        .iter()
+        .flat_map(|&i| sample[i * dim..(i + 1) * dim].iter().copied())
+        .collect();
+    for _ in 0..ITERATIONS {
+        let assigned = assign(&sample, dim, &centroids);
+        let mut sums = vec![0f64; lists * dim];
+        let mut members = vec![0usize; lists];
+        for (p, &(j, _)) in sample.chunks_exact(dim).zip(&assigned) {
+            members[j as usize] += 1;
+            let row = &mut sums[j as usize * dim..(j as usize + 1) * dim];
+            row.iter_mut().zip(p).for_each(|(s, &x)| *s += f64::from(x));
+        }
+        // Farthest points first, for lists left empty.
+        let mut far: Vec<usize> = (0..m).collect();
+        far.sort_by(|&a, &b| assigned[a].1.total_cmp(&assigned[b].1).then(a.cmp(&b)));
+        let mut far = far.into_iter();
+        for j in 0..lists {
+            let row = &mut centroids[j * dim..(j + 1) * dim];
+            if members[j] == 0 {
+                if let Some(p) = far.next() {
+                    row.copy_from_slice(&sample[p * dim..(p + 1) * dim]);
+                }
+                continue;
+            }
+            for (c, s) in row.iter_mut().zip(&sums[j * dim..(j + 1) * dim]) {
+                *c = *s as f32;
+            }
+            normalize_in_place(row);
+        }
+    }
+    centroids
+}
+
+/// A catalogue's vectors as lists, ready to write.
+#[derive(Debug, Clone)]
+pub struct Partitioned {
+    /// The root (probe count still to be measured: every list until then).
+    pub root: Root,
+    /// Each list's file, in list order.
+    pub files: Vec<Vec<u8>>,
+    /// For each new item number, the position of the item in the input.
+    pub order: Vec<u32>,
+}
+
+/// Unit vectors (`dim` floats each, any order) into lists: each item goes to the nearest of
+/// `centroids` (as decoded from their int8 codes, so a rebuild that keeps the root's centroids
+/// assigns unchanged items to the same lists), items are renumbered list by list keeping input
+/// order within a list, and coded with `quantizer`.
+pub fn partition(
+    unit: &[f32],
+    dim: usize,
+    centroids: Vectors,
+    quantizer: Quantizer,
+) -> Partitioned {
+    let lists = centroids.len();
+    let decoded: Vec<f32> = (0..lists)
+        .flat_map(|j| {
+            let mut c = centroids.decode(j);
+            normalize_in_place(&mut c);
+            c
+        })
+        .collect();
+    let assigned = assign(unit, dim, &decoded);
+    let n = assigned.len();
+    let fit = if n == 0 {
+        1.0
+    } else {
+        (assigned.iter().map(|a| f64::from(a.1)).sum::<f64>() / n as f64) as f32
+    };
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_by_key(|&i| assigned[i as usize].0);
+    let mut sizes = vec![0u32; lists];
+    assigned.iter().for_each(|a| sizes[a.0 as usize] += 1);
+    let mut files = Vec::with_capacity(lists);
+    let mut at = 0usize;
+    for &size in &sizes {
+        let members = &order[at..at + size as usize];
+        let rows: Vec<f32> = members
+            .iter()
+            .flat_map(|&i| {
+                unit[i as usize * dim..(i as usize + 1) * dim]
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        files.push(list_bytes(dim, &quantizer.encode(&rows)));
+        at += size as usize;
+    }
+    let root = Root::new(quantizer, centroids, sizes, &files, lists as u32, fit);
+    Partitioned { root, files, order }
+}
+
+/// Recall@k of partitioned search against the exact scan of every list, by probe count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeCurve {
+    /// `image[p - 1]`: mean recall of image queries ("More like this") probing `p` lists.
+    pub image: Vec<f64>,
+    /// The same for text queries.
+    pub text: Vec<f64>,
+}
+
+impl ProbeCurve {
+    /// The smallest probe count at which image and text queries both reach `target`.
+    pub fn smallest(&self, target: f64) -> Option<usize> {
+        let ok = |curve: &[f64], p: usize| curve.get(p - 1).is_none_or(|&r| r >= target - 1e-12);
+        let lists = self.image.len().max(self.text.len());
+        (1..=lists).find(|&p| ok(&self.image, p) && ok(&self.text, p))
+    }
+
+    /// Image and text recall at `probes`.
+    pub fn at(&self, probes: usize) -> (f64, f64) {
+        let get = |c: &[f64]| c.get(probes.max(1) - 1).copied().unwrap_or(1.0);
+        (get(&self.image), get(&self.text))
+    }
+}
+
+/// Measures the [`ProbeCurve`] of a fully loaded index: `images` are items whose vectors are
+/// queries (they are left out of their own results), `texts` are query vectors. An exact top-k
+/// item counts once its list is among the lists probed: the union's top k then holds it.
+pub fn probe_curve(index: &ListIndex, images: &[u32], texts: &[Vec<f32>], k: usize) -> ProbeCurve {
+    let root = index.root();
+    let all: Vec<usize> = (0..root.lists()).collect();
+    let curve = |query: &[f32], skip: Option<u32>| -> Vec<f64> {
+        let exact = index
+            .scan(query, &all, k + 1, None)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|h| Some(h.index) != skip)
+            .take(k)
+            .collect::<Vec<_>>();
+        let ranked = root.ranked_lists(query);
+        let mut position = vec![usize::MAX; root.lists()];
+        ranked
+            .iter()
+            .enumerate()
+            .for_each(|(p, &j)| position[j] = p);
+        let mut found = vec![0usize; root.lists() + 1];
+        for h in &exact {
+            found[position[root.list_of(h.index)].min(root.lists())] += 1;
+        }
+        let mut acc = 0usize;
+        (0..root.lists())
+            .map(|p| {
+                acc += found[p];
+                if exact.is_empty() {
+                    1.0
+                } else {
+                    acc as f64 / exact.len() as f64
+                }
+            })
+            .collect()
+    };
+    let mean = |curves: Vec<Vec<f64>>| -> Vec<f64> {
+        if curves.is_empty() {
+            return Vec::new();
+        }
+        (0..root.lists())
+            .map(|p| curves.iter().map(|c| c[p]).sum::<f64>() / curves.len() as f64)
+            .collect()
+    };
+    let image = images
+        .iter()
+        .filter_map(|&i| index.decode(i).ok().map(|v| curve(&v, Some(i))))
+        .collect();
+    let text = texts.iter().map(|t| curve(t, None)).collect();
+    ProbeCurve {
+        image: mean(image),
+        text: mean(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three tight groups on three axes, 40 points each.
+    fn groups() -> Vec<f32> {
+        let mut rng = Rng(7);
+        let mut out = Vec::new();
+        for g in 0..3 {
+            for _ in 0..40 {
+                let mut v: Vec<f32> = (0..6)
+                    .map(|d| {
+                        let noise = (rng.next() % 1000) as f32 / 1000.0 - 0.5;
+                        f32::from(d == g * 2) * 4.0 + 0.2 * noise
+                    })
+                    .collect();
+                normalize_in_place(&mut v);
+                out.extend(v);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn clusters_are_found_and_training_is_deterministic() {
+        let points = groups();
+        let c = train(&points, 6, 3, 42);
+        assert_eq!(c, train(&points, 6, 3, 42));
+        let lists: Vec<u32> = assign(&points, 6, &c).iter().map(|a| a.0).collect();
+        for g in 0..3 {
+            let first = lists[g * 40];
+            assert!(
+                lists[g * 40..(g + 1) * 40].iter().all(|&l| l == first),
+                "group {g} split: {lists:?}"
+            );
+        }
+        let mut distinct = vec![lists[0], lists[40], lists[80]];
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3);
+    }
+
+    #[test]
+    fn small_catalogues_stay_flat_and_large_ones_grow_with_the_square_root() {
+        assert_eq!(default_lists(10), 1);
+        assert_eq!(default_lists(FLAT_BELOW - 1), 1);
+        assert_eq!(default_lists(100_000), 894);
+        assert_eq!(default_lists(1_000_000), 2828);
+    }
+
+    #[test]
+    fn more_lists_than_points_is_clamped_and_ties_go_to_the_lower_list() {
+        let points = [1.0, 0.0, 0.0, 1.0];
+        assert_eq!(train(&points, 2, 5, 1).len(), 4);
+        let tie = assign(&[0.6, 0.8], 2, &[0.6, 0.8, 0.6, 0.8]);
+        assert_eq!(tie[0].0, 0);
+    }
+}
