@@ -134,6 +134,21 @@ function sameBytes(bytes, response) {
   return new Response(bytes, { headers: type ? { "content-type": type } : {} });
 }
 
+// A thumbnail asked of its pack with a Range header: the whole pack when cached (the page cuts
+// it), else the network's answer as it is. A partial (206) answer is never cached (the Cache API
+// refuses it); a whole pack, from a host that ignores ranges, is checked and cached.
+async function rangedFile(event, hash) {
+  const url = event.request.url;
+  const cache = await caches.open(CACHE);
+  const cached = await cache.match(url);
+  if (cached) return cached;
+  const response = await fetch(event.request);
+  if (response.status === 200 && response.type === "basic") {
+    event.waitUntil(keepChecked(cache, url, response.clone(), hash).catch(() => null));
+  }
+  return response;
+}
+
 async function indexFile(event, hash) {
   const request = event.request;
   const url = request.url;
@@ -180,6 +195,8 @@ self.addEventListener("fetch", (event) => {
     }));
   } else if (UNHASHED.includes(path)) {
     event.respondWith(networkFirst(request, path));
+  } else if (namedHash(request.url) && request.headers.has("range")) {
+    event.respondWith(rangedFile(event, namedHash(request.url)));
   } else if (namedHash(request.url)) {
     event.respondWith(indexFile(event, namedHash(request.url)));
   } else {
@@ -231,11 +248,11 @@ let generation = 0;
 // the manifest of that build, files no manifest lists are dropped, then the thumbnails the page
 // sends (all of them when they fit its budget) are fetched in the background so results show
 // pictures offline too.
-async function adopt({ build, index, manifest: manifestUrl, core, thumbnails, all_thumbnails }) {
+async function adopt({ build, index, manifest: manifestUrl, core, thumbnails, all_thumbnails, on_demand = [] }) {
   const mine = ++generation;
   const current = () => mine === generation;
   const cache = await caches.open(CACHE);
-  const wanted = new Set([manifestUrl, ...core, ...all_thumbnails]);
+  const wanted = new Set([manifestUrl, ...core, ...all_thumbnails, ...on_demand]);
   const files = core;
   await fetchMissing(cache, files, files.length, current);
   const complete = (await Promise.all(files.map((u) => cache.match(u)))).every(Boolean);

@@ -143,14 +143,15 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut titles = std::collections::HashMap::new();
-    let files = &engine.manifest().files;
+    let table = built::chunk_table(&args.site, engine.manifest())?;
     let mut read = std::collections::BTreeSet::new();
     for h in &hits {
-        let Some((n, chunk)) = files.chunk_of(h.index) else {
+        let Some((n, chunk)) = table.chunk_of(h.index) else {
             continue;
         };
         if read.insert(n) {
-            let c = MetadataChunk::from_json(&built::read(&args.site, &chunk.file)?)?;
+            let c =
+                MetadataChunk::from_json(&built::read(&args.site, &chunk.metadata)?, chunk.first)?;
             for (i, item) in c.items.into_iter().enumerate() {
                 titles.insert(c.first as usize + i, item.title);
             }

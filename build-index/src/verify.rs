@@ -21,15 +21,9 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     let mpath = args.site.join(MANIFEST);
     let manifest = built::manifest(&args.site)?;
-    let mut files: Vec<vitrine_index::FileRef> =
-        manifest.files.all().into_iter().cloned().collect();
-    // The lists of a partitioned index are named by its vectors' root (a damaged root is
+    // With the files the vectors' root and the chunk table name (a damaged root or table is
     // reported below with the other files).
-    for list in built::list_files(&args.site, &manifest.files).unwrap_or_default() {
-        if !files.iter().any(|f| f.path == list.path) {
-            files.push(list);
-        }
-    }
+    let files = built::site_files(&args.site, &manifest);
     let mut bad = 0;
     // The build id is a hash of the manifest itself: it catches an edited or damaged manifest.
     let mut sealed = manifest.clone();
@@ -73,18 +67,35 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             args.site.display()
         )
     })?;
-    for chunk in &manifest.files.metadata {
-        let parsed =
-            vitrine_index::MetadataChunk::from_json(&built::read(&args.site, &chunk.file)?)?;
-        if parsed.first != chunk.first || parsed.items.len() != chunk.count as usize {
+    // Each chunk holds the items the table says, and each thumbnail is where its item says.
+    let table = built::chunk_table(&args.site, &manifest)?;
+    for chunk in &table.chunks {
+        let parsed = vitrine_index::MetadataChunk::from_json(
+            &built::read(&args.site, &chunk.metadata)?,
+            chunk.first,
+        )?;
+        if parsed.items.len() != chunk.count as usize {
             bail!(
-                "{}: holds items {}..{}, the manifest says {}..{}; rebuild the index",
-                chunk.file.path,
-                parsed.first,
-                parsed.first as usize + parsed.items.len(),
-                chunk.first,
-                chunk.first + chunk.count
+                "{}: holds {} items, the chunk table says {}; rebuild the index",
+                chunk.metadata.path,
+                parsed.items.len(),
+                chunk.count
             );
+        }
+        let pack = match &chunk.pack {
+            Some(p) => built::read(&args.site, p)?,
+            None => Vec::new(),
+        };
+        for item in &parsed.items {
+            if let Some(t) = &item.thumbnail {
+                t.cut(&pack).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: item {}: {e}; rebuild the index",
+                        chunk.metadata.path,
+                        item.id
+                    )
+                })?;
+            }
         }
     }
     println!(

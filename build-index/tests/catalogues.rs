@@ -66,7 +66,9 @@ fn a_nested_image_folder_builds_verifies_and_searches() {
     assert_eq!(site.manifest.count as usize, CATALOGUE_IMAGES);
     assert_eq!(site.manifest.info["catalogue"], "folder");
     assert_eq!(site.manifest.model.dim, 16);
-    assert_eq!(site.manifest.files.thumbnails.len(), CATALOGUE_IMAGES);
+    // One thumbnail per image, in the packs of the chunks (one chunk: a small catalogue).
+    assert_eq!(site.thumbnail_bytes().len(), CATALOGUE_IMAGES);
+    assert_eq!(site.chunk_table().packs().count(), 1);
 
     // Ids are the relative paths (subfolders included) in byte order; titles come from file names.
     let items = site.items();

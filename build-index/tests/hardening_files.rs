@@ -249,7 +249,8 @@ fn shopify_drafts_and_internal_columns_are_not_published() {
     // What describes the items: the manifest, the item table and the metadata chunks.
     let files = &site.manifest.files;
     let mut text = String::from_utf8_lossy(&site.read("manifest.json")).into_owned();
-    for f in std::iter::once(&files.items).chain(files.metadata.iter().map(|c| &c.file)) {
+    let table = site.chunk_table();
+    for f in std::iter::once(&files.items).chain(table.metadata_files()) {
         text += &String::from_utf8_lossy(&site.read(&f.path));
     }
     for secret in [

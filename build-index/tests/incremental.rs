@@ -38,11 +38,11 @@ fn two_builds_with_separate_fresh_caches_write_byte_identical_sites() {
     for (path, bytes) in &one {
         assert!(two[path] == *bytes, "{path} differs between the two builds");
     }
-    // manifest, vectors (root and its one list), item table, one metadata chunk, three encoder
-    // files, the keyword shards and the thumbnails.
+    // manifest, vectors (root and its one list), item table, chunk table, three encoder files,
+    // the keyword shards, and one metadata chunk with its thumbnail pack.
     let shards = one.keys().filter(|k| k.starts_with("keywords/")).count();
     assert!(shards >= 1, "{:?}", one.keys());
-    assert_eq!(one.len(), 8 + shards + CATALOGUE_IMAGES);
+    assert_eq!(one.len(), 10 + shards);
 }
 
 #[test]
@@ -100,18 +100,19 @@ fn changing_one_image_re_embeds_only_it_and_keeps_the_other_file_names() {
     assert_eq!(fa.items, fb.items, "same ids, same item table");
     assert_ne!(fa.vectors.path, fb.vectors.path, "the vectors changed");
     assert_ne!(a.manifest.build_id, b.manifest.build_id);
-    let thumbs = |s: &SiteDir| -> BTreeSet<String> {
-        s.manifest
-            .files
-            .thumbnails
-            .iter()
-            .map(|t| t.path.clone())
-            .collect()
-    };
-    let (ta, tb) = (thumbs(&a), thumbs(&b));
+    // Thumbnails by hash: one changed, the others are the same images.
+    let thumbs =
+        |items: &std::collections::BTreeMap<String, vitrine_index::Item>| -> BTreeSet<String> {
+            items
+                .values()
+                .filter_map(|i| i.thumbnail.as_ref().map(|t| t.sha256.clone()))
+                .collect()
+        };
+    let b_items = b.items_by_id();
+    let (ta, tb) = (thumbs(&a_items), thumbs(&b_items));
     assert_eq!(ta.intersection(&tb).count(), CATALOGUE_IMAGES - 1);
-    let horse_a = a_items[changed].thumbnail.clone().expect("thumb");
-    let horse_b = b.items_by_id()[changed].thumbnail.clone().expect("thumb");
+    let horse_a = a_items[changed].thumbnail.clone().expect("thumb").sha256;
+    let horse_b = b_items[changed].thumbnail.clone().expect("thumb").sha256;
     assert_eq!(ta.difference(&tb).collect::<Vec<_>>(), [&horse_a]);
     assert_eq!(tb.difference(&ta).collect::<Vec<_>>(), [&horse_b]);
     // Every unchanged file is byte-for-byte the same under the same name.
@@ -120,9 +121,9 @@ fn changing_one_image_re_embeds_only_it_and_keeps_the_other_file_names() {
         .iter()
         .filter(|(path, bytes)| tree_b.get(*path) == Some(bytes))
         .count();
-    // All but the manifest, the vectors (root and list), the metadata chunk and the horse's
-    // thumbnail.
-    assert_eq!(kept, tree_a.len() - 5);
+    // All but the manifest, the vectors (root and list), the chunk table, and the metadata
+    // chunk and thumbnail pack holding the horse.
+    assert_eq!(kept, tree_a.len() - 6);
 }
 
 /// What became of a build started as a child process.

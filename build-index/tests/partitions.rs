@@ -73,13 +73,12 @@ fn one_list_is_the_default_for_a_small_catalogue_and_is_part_of_the_first_downlo
         root(&out).list_file(0).path
     );
     // Kept offline with the rest of what search needs.
-    assert!(
-        site.manifest
-            .files
-            .offline()
-            .core
-            .contains(&site.manifest.files.lists[0].path)
-    );
+    let offline = site
+        .manifest
+        .files
+        .offline(&site.chunk_table(), Some(&root(&out)));
+    assert!(offline.core.contains(&site.manifest.files.lists[0].path));
+    assert!(offline.on_demand.is_empty());
 }
 
 #[test]

@@ -22,10 +22,10 @@ fn verify_accepts_a_fresh_build_and_counts_its_files() {
     let tmp = tempdir();
     let out = built_site(tmp.path());
     let site = SiteDir::open(&out);
-    let files = site.manifest.files.all().len();
-    // 3 encoder files, vectors (root and its one list), item table, 1 metadata chunk, 1 keyword
-    // shard, 8 thumbnails.
-    assert_eq!(files, 16);
+    let files = site.listed_files().len() - 1;
+    // 3 encoder files, vectors (root and its one list), item table, chunk table, 1 keyword
+    // shard, and the one chunk's metadata and thumbnail pack.
+    assert_eq!(files, 10);
     let run = verify(&out);
     run.expect_code(0);
     assert!(
@@ -42,6 +42,7 @@ fn verify_names_the_vectors_file_when_one_byte_is_flipped() {
     let tmp = tempdir();
     let out = built_site(tmp.path());
     let site = SiteDir::open(&out);
+    let files = site.listed_files().len() - 1;
     let vectors = site.manifest.files.vectors.path.clone();
     let path = out.join(&vectors);
     let mut bytes = std::fs::read(&path).expect("vectors");
@@ -59,10 +60,8 @@ fn verify_names_the_vectors_file_when_one_byte_is_flipped() {
         run.stderr
     );
     assert!(
-        run.stderr.contains(&format!(
-            "1 of {} files are missing or damaged",
-            site.manifest.files.all().len()
-        )),
+        run.stderr
+            .contains(&format!("1 of {files} files are missing or damaged")),
         "{}",
         run.stderr
     );
@@ -81,12 +80,13 @@ fn verify_names_the_vectors_file_when_one_byte_is_flipped() {
 }
 
 #[test]
-fn verify_names_a_deleted_thumbnail_and_a_truncated_metadata_chunk() {
+fn verify_names_a_deleted_thumbnail_pack_and_a_truncated_metadata_chunk() {
     let tmp = tempdir();
     let out = built_site(tmp.path());
     let site = SiteDir::open(&out);
-    let thumb = site.manifest.files.thumbnails[3].path.clone();
-    std::fs::remove_file(out.join(&thumb)).expect("delete thumbnail");
+    let table = site.chunk_table();
+    let thumb = table.chunks[0].pack.clone().expect("a pack").path;
+    std::fs::remove_file(out.join(&thumb)).expect("delete thumbnail pack");
 
     let run = verify(&out);
     run.expect_code(1);
@@ -102,7 +102,7 @@ fn verify_names_a_deleted_thumbnail_and_a_truncated_metadata_chunk() {
         run.stderr
     );
 
-    let chunk = site.manifest.files.metadata[0].file.clone();
+    let chunk = table.chunks[0].metadata.clone();
     let path = out.join(&chunk.path);
     let bytes = std::fs::read(&path).expect("chunk");
     std::fs::write(&path, &bytes[..bytes.len() - 10]).expect("truncate");
@@ -124,7 +124,7 @@ fn verify_names_a_deleted_thumbnail_and_a_truncated_metadata_chunk() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("2 of 16 files are missing or damaged"),
+        run.stderr.contains("2 of 10 files are missing or damaged"),
         "{}",
         run.stderr
     );

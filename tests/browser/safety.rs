@@ -1,15 +1,17 @@
 //! Hostile or broken input: catalogue text is shown as text, never run as HTML; only web links
 //! become links; a damaged index file stops the page with a clear error instead of wrong results,
-//! is never kept by the offline cache, and a thumbnail that does not match its name is not shown.
+//! is never kept by the offline cache, and a thumbnail that does not match its hash is not shown.
 
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, ensure};
 use serde_json::{Value, json};
+use vitrine_index::chunks::METADATA_STEM;
 use vitrine_testkit::encode;
 use vitrine_testkit::page::{
     SEARCH_TIMEOUT, result_ids, result_mode, sw_controls, wait_degraded, wait_ready, wait_top,
 };
+use vitrine_testkit::site_dir::SiteDir;
 use vitrine_testkit::web::{Catalogue, WebSite, XSS_TITLE};
 use vitrine_testkit::webdriver::Browser;
 
@@ -43,7 +45,7 @@ fn html_in_titles_is_shown_as_text() -> Result<()> {
         "the title reads {title}, not the raw {XSS_TITLE:?}"
     );
     let injected = browser.execute(
-        "return document.querySelectorAll('main img[src=\"x\"], main img:not([src^=\"search/\"]),\
+        "return document.querySelectorAll('main img[src=\"x\"], main img:not([src^=\"blob:\"]),\
          [data-testid=result] .title *').length;",
         vec![],
     )?;
@@ -125,16 +127,21 @@ fn damaged_files_are_never_cached_and_a_thumbnail_under_a_wrong_name_is_not_show
             .ok_or_else(|| anyhow!("no such field: {v}"))
     };
     let vectors = manifest.files.vectors.path.clone();
-    let chunk: Value = serde_json::from_slice(&std::fs::read(
-        site.index_dir().join(&manifest.files.metadata[0].file.path),
-    )?)?;
-    let (a, b) = (&chunk["items"][0], &chunk["items"][1]);
+    let dir = SiteDir::open(&site.index_dir());
+    let entry = dir.chunk_table().chunks[0].clone();
+    let chunk: Value = serde_json::from_slice(&dir.read(&entry.metadata.path))?;
+    let b = &chunk["items"][1];
     let b_id = path_of(&b["id"])?;
-    // A valid picture under another picture's name, and a vector file with one bit flipped.
-    std::fs::copy(
-        site.index_dir().join(path_of(&a["thumbnail"])?),
-        site.index_dir().join(path_of(&b["thumbnail"])?),
-    )?;
+    // A bit flipped in the second item's thumbnail inside its pack, and in the vectors.
+    let pack_path = site
+        .index_dir()
+        .join(&entry.pack.as_ref().ok_or_else(|| anyhow!("no pack"))?.path);
+    let mut pack = std::fs::read(&pack_path)?;
+    let at = b["thumbnail"]["offset"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("no offset"))? as usize;
+    pack[at + 100] ^= 0x01;
+    std::fs::write(&pack_path, &pack)?;
     let vectors_path = site.index_dir().join(&vectors);
     let good = std::fs::read(&vectors_path)?;
     let mut bad = good.clone();
@@ -167,28 +174,39 @@ fn damaged_files_are_never_cached_and_a_thumbnail_under_a_wrong_name_is_not_show
         "more like the second item",
         std::slice::from_ref(&b_id),
     )?;
-    let image = |id: &str| {
+    // The other thumbnails are shown (the check does not reject good bytes); the damaged one
+    // is not.
+    let thumbnail = |id: &str, script: &'static str| {
         browser.wait_until(
-            &format!("the thumbnail of {id} to finish loading"),
+            &format!("the thumbnail of {id} to load or fail"),
             SEARCH_TIMEOUT,
             || {
-                let v = browser.execute(
-                    "const img = document.querySelector(\
-                     `[data-testid=result][data-id=\"${arguments[0]}\"] img`);\
-                     return img && img.complete ? img.naturalWidth : null;",
-                    vec![json!(id)],
-                )?;
-                Ok(v.as_u64())
+                let v = browser.execute(script, vec![json!(id)])?;
+                Ok(v.as_bool().filter(|&b| b))
             },
         )
     };
+    thumbnail(
+        &top[1],
+        "const img = document.querySelector(\
+         `[data-testid=result][data-id=\"${arguments[0]}\"] img`);\
+         return !!(img && img.complete && img.naturalWidth > 0);",
+    )?;
+    thumbnail(
+        &b_id,
+        "return !!document.querySelector(\
+         `[data-testid=result][data-id=\"${arguments[0]}\"] [data-testid=thumbnail-missing]`);",
+    )?;
     ensure!(
-        image(&b_id)? == 0,
-        "the thumbnail that does not match its name is shown"
-    );
-    ensure!(
-        image(&top[1])? > 0,
-        "the other thumbnails are shown (the check does not reject good files)"
+        browser
+            .execute(
+                "return document.querySelector(\
+                 `[data-testid=result][data-id=\"${arguments[0]}\"] img`) === null;",
+                vec![json!(b_id)],
+            )?
+            .as_bool()
+            == Some(true),
+        "the thumbnail that does not match its hash is shown"
     );
     Ok(())
 }
@@ -267,14 +285,21 @@ fn an_overflowing_weight_still_ranks_and_a_chunk_missing_items_ends_in_an_error(
     // hashes and all): "More like this" of the last item needs one that is not there.
     let index = site.index_dir();
     let mut manifest = site.manifest()?;
-    let chunk_ref = manifest.files.metadata[0].file.clone();
-    let mut chunk =
-        vitrine_index::MetadataChunk::from_json(&std::fs::read(index.join(&chunk_ref.path))?)?;
+    let mut table = SiteDir::open(&index).chunk_table();
+    let entry = table.chunks[0].clone();
+    let mut chunk = vitrine_index::MetadataChunk::from_json(
+        &std::fs::read(index.join(&entry.metadata.path))?,
+        entry.first,
+    )?;
     let last = chunk.items.pop().ok_or_else(|| anyhow!("an empty chunk"))?;
     let bytes = serde_json::to_vec(&chunk)?;
-    let file = vitrine_index::FileRef::for_content("meta/0", "json", &bytes);
+    let file = vitrine_index::FileRef::for_content(METADATA_STEM, "json", &bytes);
     std::fs::write(index.join(&file.path), &bytes)?;
-    manifest.files.metadata[0].file = file;
+    table.chunks[0].metadata = file;
+    let table_bytes = table.to_bytes();
+    let table_file = vitrine_index::FileRef::for_content("chunks", "bin", &table_bytes);
+    std::fs::write(index.join(&table_file.path), &table_bytes)?;
+    manifest.files.chunks = table_file;
     manifest.seal();
     std::fs::write(index.join(vitrine_index::MANIFEST), manifest.to_json())?;
     browser.goto(&site.page_url(&server, &format!("?like={}", encode(&last.id))))?;

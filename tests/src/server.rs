@@ -344,6 +344,7 @@ fn respond(conn: TcpStream, method: &str, reply: Reply) -> std::io::Result<()> {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        206 => "Partial Content",
         304 => "Not Modified",
         400 => "Bad Request",
         403 => "Forbidden",
@@ -414,9 +415,14 @@ fn resolve(root: &Path, path: &str) -> Option<(PathBuf, String)> {
     Some((out, rel.join("/")))
 }
 
-/// A built site's file for `hit` under `root`: `200` with its MIME type and cache policy, or
-/// `404`.
+/// A built site's file for `hit` under `root`: `200` with its MIME type and cache policy (`206`
+/// with the part a `Range: bytes=a-b` header asks, as static hosts answer), or `404`.
 pub fn file_reply(root: &Path, hit: &Hit) -> Reply {
+    whole_file_reply(root, hit).ranged_for(hit)
+}
+
+/// [`file_reply`] from a host that ignores `Range` headers: always the whole file.
+pub fn whole_file_reply(root: &Path, hit: &Hit) -> Reply {
     match resolve(root, &hit.file_path())
         .and_then(|(p, rel)| Some((std::fs::read(&p).ok()?, p, rel)))
     {
@@ -459,6 +465,32 @@ impl Reply {
             }
             Err(_) => self,
         }
+    }
+
+    /// The part of a `200` reply a `Range: bytes=a-b` (or `bytes=a-`) header asks, as `206`
+    /// with its `Content-Range`; other replies and requests unchanged.
+    pub fn ranged_for(mut self, hit: &Hit) -> Self {
+        let Some(spec) = hit.header("Range").and_then(|r| r.strip_prefix("bytes=")) else {
+            return self;
+        };
+        let Some((a, b)) = spec.split_once('-') else {
+            return self;
+        };
+        let len = self.body.len();
+        let start: usize = match a.trim().parse() {
+            Ok(s) if s < len && self.status == 200 => s,
+            _ => return self,
+        };
+        let end = b
+            .trim()
+            .parse::<usize>()
+            .map_or(len - 1, |e| e.min(len - 1));
+        if end < start {
+            return self;
+        }
+        self.body = self.body[start..=end].to_vec();
+        self.status = 206;
+        self.header("Content-Range", &format!("bytes {start}-{end}/{len}"))
     }
 
     /// The same reply with another status.

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use vitrine_index::chunks::ChunkTable;
 use vitrine_index::{Item, MANIFEST, Manifest, MetadataChunk};
 
 use crate::cli::Cli;
@@ -29,13 +30,22 @@ impl SiteDir {
         }
     }
 
+    /// The chunk table: where each item's metadata and thumbnail are.
+    #[track_caller]
+    pub fn chunk_table(&self) -> ChunkTable {
+        ChunkTable::from_bytes(
+            &self.read(&self.manifest.files.chunks.path),
+            self.manifest.count,
+        )
+        .expect("a valid chunk table")
+    }
+
     /// Every item's metadata, in index order.
     pub fn items(&self) -> Vec<Item> {
         let mut items = Vec::new();
-        for chunk in &self.manifest.files.metadata {
-            let bytes = self.read(&chunk.file.path);
-            let parsed = MetadataChunk::from_json(&bytes).expect("a metadata chunk");
-            assert_eq!(parsed.first, chunk.first);
+        for chunk in self.chunk_table().chunks {
+            let bytes = self.read(&chunk.metadata.path);
+            let parsed = MetadataChunk::from_json(&bytes, chunk.first).expect("a metadata chunk");
             assert_eq!(parsed.items.len(), chunk.count as usize);
             items.extend(parsed.items);
         }
@@ -63,20 +73,42 @@ impl SiteDir {
         let item = items
             .get(id)
             .unwrap_or_else(|| panic!("{id} is not indexed"));
-        let path = item.thumbnail.as_ref().expect("every item has a thumbnail");
-        assert!(
-            self.manifest
-                .files
-                .thumbnails
-                .iter()
-                .any(|f| &f.path == path),
-            "{path} is listed in the manifest"
-        );
-        image::load_from_memory(&self.read(path)).expect("thumbnails are images")
+        let thumb = item.thumbnail.as_ref().expect("every item has a thumbnail");
+        let position = self
+            .items()
+            .iter()
+            .position(|i| i.id == id)
+            .expect("indexed") as u32;
+        let table = self.chunk_table();
+        let (_, chunk) = table.chunk_of(position).expect("a chunk holds every item");
+        let pack = self.read(&chunk.pack.as_ref().expect("the chunk has a pack").path);
+        let jpeg = thumb.cut(&pack).expect("the thumbnail matches its hash");
+        image::load_from_memory(jpeg).expect("thumbnails are images")
     }
 
-    /// Paths of every file the manifest lists, plus the manifest itself and the list files its
-    /// vectors' root names.
+    /// The JPEG bytes of every item's thumbnail, by id.
+    pub fn thumbnail_bytes(&self) -> BTreeMap<String, Vec<u8>> {
+        let table = self.chunk_table();
+        let mut out = BTreeMap::new();
+        for chunk in &table.chunks {
+            let parsed = MetadataChunk::from_json(&self.read(&chunk.metadata.path), chunk.first)
+                .expect("a metadata chunk");
+            let pack = chunk
+                .pack
+                .as_ref()
+                .map(|p| self.read(&p.path))
+                .unwrap_or_default();
+            for item in parsed.items {
+                if let Some(t) = &item.thumbnail {
+                    out.insert(item.id.clone(), t.cut(&pack).expect("checked").to_vec());
+                }
+            }
+        }
+        out
+    }
+
+    /// Paths of every file of the site: the manifest, the files it lists, and those the vectors'
+    /// root and the chunk table name.
     pub fn listed_files(&self) -> BTreeSet<String> {
         let mut set: BTreeSet<String> = self
             .manifest
@@ -86,11 +118,12 @@ impl SiteDir {
             .map(|f| f.path.clone())
             .collect();
         set.insert(MANIFEST.to_string());
-        // A partitioned index names its list files in the vectors' root.
+        // The vectors' root names the lists, the chunk table the metadata and thumbnail packs.
         let root =
             vitrine_index::lists::Root::from_bytes(&self.read(&self.manifest.files.vectors.path))
                 .expect("the vectors' root loads");
-        set.extend(root.list_files().into_iter().map(|f| f.path));
+        let files = self.manifest.files.site_files(&root, &self.chunk_table());
+        set.extend(files.into_iter().map(|f| f.path));
         set
     }
 

@@ -8,8 +8,6 @@ use vitrine_index::lists::{ListIndex, Root};
 use vitrine_index::partition::{self, Partitioned};
 use vitrine_index::{PartitionInfo, Quantizer, Vectors};
 
-/// The k-means seed: fixed, so equal inputs give equal lists.
-const SEED: u64 = 0x5EED_0F57_A700;
 /// Image queries measured, at most (evenly spaced items).
 const IMAGE_QUERIES: usize = 200;
 /// A kept partition may fit the new items this much worse (mean cosine) before it is retrained.
@@ -112,7 +110,7 @@ fn trained(unit: &[f32], dim: usize, lists: usize, note: String) -> Arranged {
         let q = Quantizer::fit(unit, dim);
         vec![q_mean(&q)]
     } else {
-        partition::train(unit, dim, lists, SEED)
+        partition::train(unit, dim, lists, partition::SEED)
             .chunks(dim)
             .map(<[f32]>::to_vec)
             .collect()

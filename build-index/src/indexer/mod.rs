@@ -6,6 +6,7 @@
 mod args;
 mod budget;
 mod cache;
+mod chunks;
 mod compute;
 mod encoder;
 mod facets;

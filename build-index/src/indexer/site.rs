@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use vitrine_clip::Checkpoint;
 use vitrine_index::keywords::KeywordShard;
 use vitrine_index::{
-    CHUNK_SIZE, Chunk, EncoderFiles, FORMAT, FORMAT_VERSION, FileRef, Files, Item, ItemTable,
-    MANIFEST, Manifest, MetadataChunk, QUANTIZATION, Quantization,
+    EncoderFiles, FORMAT, FORMAT_VERSION, FileRef, Files, Item, ItemTable, MANIFEST, Manifest,
+    QUANTIZATION, Quantization,
 };
 
 use super::compute::Computed;
@@ -52,15 +52,8 @@ pub(crate) fn write(
         encoder: exported,
     } = computed;
     let staging = Staging::new(options.out)?;
-    let mut thumbnails: BTreeMap<String, FileRef> = BTreeMap::new();
     let mut items = Vec::with_capacity(indexed.len());
-    for (i, (row, thumb)) in indexed.iter().enumerate() {
-        let file = FileRef::for_content("thumbs/thumb", "jpg", thumb);
-        let path = file.path.clone();
-        if !thumbnails.contains_key(&path) {
-            staging.write(&path, thumb)?;
-            thumbnails.insert(path.clone(), file);
-        }
+    for (i, (row, _)) in indexed.iter().enumerate() {
         let facets = facet_results
             .iter()
             .map(|(f, values)| (f.name.clone(), values[i].1.clone()))
@@ -78,7 +71,8 @@ pub(crate) fn write(
             description: row.description.clone().filter(|_| kept("description")),
             link: row.link.as_deref().and_then(vitrine_index::safe_link),
             price: row.price.clone(),
-            thumbnail: Some(path),
+            // Placed in its chunk's pack by `chunks::write`.
+            thumbnail: None,
             facets,
             extra: row
                 .extra
@@ -120,20 +114,10 @@ pub(crate) fn write(
         }
         list_refs.push(r);
     }
-    let mut metadata = Vec::new();
-    for (n, chunk) in items.chunks(CHUNK_SIZE).enumerate() {
-        let first = (n * CHUNK_SIZE) as u32;
-        let bytes = serde_json::to_vec(&MetadataChunk {
-            first,
-            items: chunk.to_vec(),
-        })?;
-        let file = put(&format!("meta/{n}"), "json", &bytes)?;
-        metadata.push(Chunk {
-            first,
-            count: chunk.len() as u32,
-            file,
-        });
-    }
+    let thumbs: Vec<&[u8]> = indexed.iter().map(|(_, t)| *t).collect();
+    let ranges = (0..lists.root.lists()).map(|j| lists.root.range(j));
+    let chunk_table = super::chunks::write(&staging, items, &thumbs, ranges)?;
+    let chunks_ref = put("chunks", "bin", &chunk_table.to_bytes())?;
     let keyword_shards = keywords
         .shards
         .iter()
@@ -158,7 +142,7 @@ pub(crate) fn write(
         format: FORMAT.into(),
         version: FORMAT_VERSION,
         build_id: String::new(),
-        count: items.len() as u32,
+        count: indexed.len() as u32,
         quantization: Quantization {
             kind: QUANTIZATION.into(),
             bytes_per_vector: vectors.dim() as u32,
@@ -181,10 +165,9 @@ pub(crate) fn write(
                 Vec::new()
             },
             items: items_ref,
-            metadata,
+            chunks: chunks_ref,
             keywords: keyword_shards,
             encoder,
-            thumbnails: thumbnails.into_values().collect(),
         },
     };
     manifest.seal();

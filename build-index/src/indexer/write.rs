@@ -113,12 +113,16 @@ fn listed_by_manifest(bytes: &[u8]) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// The list files the vectors' root of the site at `out` names (none if it has no readable root).
+/// The files the vectors' root and the chunk table of the site at `out` name (none if it has no
+/// readable manifest of this format).
 fn listed_by_root(out: &Path) -> Vec<String> {
     crate::built::manifest(out)
-        .ok()
-        .and_then(|m| crate::built::list_files(out, &m.files).ok())
-        .map(|lists| lists.into_iter().map(|f| f.path).collect())
+        .map(|m| {
+            crate::built::site_files(out, &m)
+                .into_iter()
+                .map(|f| f.path)
+                .collect()
+        })
         .unwrap_or_default()
 }
 

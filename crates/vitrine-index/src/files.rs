@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::chunks::ChunkTable;
 use crate::keywords::KeywordShard;
+use crate::lists::Root;
 use crate::{Error, Result};
 
 /// The largest file an index may list: a reader never sets aside more for one download.
@@ -106,17 +108,6 @@ impl FileRef {
     }
 }
 
-/// A chunk of item metadata: items `first .. first + count`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Chunk {
-    /// First item (catalogue position).
-    pub first: u32,
-    /// Number of items.
-    pub count: u32,
-    /// The chunk's file.
-    pub file: FileRef,
-}
-
 /// The text encoder the page downloads: a [`FileRef`] each in the manifest, their bytes once
 /// fetched (`EncoderFiles<Vec<u8>>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -197,19 +188,24 @@ impl<T> SearchFiles<T> {
 }
 
 /// The files to keep for offline use, relative to the index folder: those needed to search and
-/// show results (`core`), and the thumbnails, which a page may skip when they are large.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// show results (`core`), the thumbnail packs, which a page may skip when they are large, and
+/// the lists of a partitioned index, kept once a search fetched them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfflineFiles {
-    /// Encoder, vectors (root and the list of an unpartitioned index), item table, metadata
-    /// chunks and keyword shards.
+    /// Encoder, vectors (root and the list of an unpartitioned index), item table, chunk table,
+    /// metadata chunks and keyword shards.
     pub core: Vec<String>,
-    /// Every thumbnail.
+    /// Every thumbnail pack.
     pub thumbnails: Vec<String>,
-    /// The thumbnails' total size in bytes.
+    /// The packs' total size in bytes.
     pub thumbnail_bytes: u64,
+    /// Files kept once fetched, never fetched ahead: the lists of a partitioned index.
+    #[serde(default)]
+    pub on_demand: Vec<String>,
 }
 
-/// Every file besides the manifest.
+/// Every file besides the manifest; the metadata chunks and thumbnail packs are in the chunk
+/// table, the lists of a partitioned index in the vectors' root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Files {
     /// The root of the int8 vectors ([`crate::lists`]): centroids, and each list's file.
@@ -220,14 +216,12 @@ pub struct Files {
     pub lists: Vec<FileRef>,
     /// Ids of all items in catalogue order, and each item's facet labels.
     pub items: FileRef,
-    /// Item metadata, in chunks.
-    pub metadata: Vec<Chunk>,
+    /// The chunk table ([`crate::chunks`]): item metadata and thumbnail packs.
+    pub chunks: FileRef,
     /// The keyword index's shards, in term order.
     pub keywords: Vec<KeywordShard>,
     /// The text encoder.
     pub encoder: EncoderFiles,
-    /// Thumbnails, referenced by path from the metadata.
-    pub thumbnails: Vec<FileRef>,
 }
 
 impl Files {
@@ -240,39 +234,55 @@ impl Files {
         }
     }
 
-    /// All files, the big ones first.
+    /// The files the manifest lists, the big ones first.
     pub fn all(&self) -> Vec<&FileRef> {
         let mut out = self.search().into_vec();
         out.extend(&self.lists);
-        out.extend(self.metadata.iter().map(|c| &c.file));
+        out.push(&self.chunks);
         out.extend(self.keywords.iter().map(|s| &s.file));
-        out.extend(&self.thumbnails);
         out
     }
 
-    /// What to keep offline.
-    pub fn offline(&self) -> OfflineFiles {
-        let mut core: Vec<String> = self
-            .search()
-            .into_vec()
+    /// Every file of the site: those the manifest lists, the list files `root` names and the
+    /// metadata chunks and thumbnail packs of `table`.
+    pub fn site_files(&self, root: &Root, table: &ChunkTable) -> Vec<FileRef> {
+        let mut out: Vec<FileRef> = self.all().into_iter().cloned().collect();
+        for f in root
+            .list_files()
             .into_iter()
-            .map(|f| f.path.clone())
-            .collect();
-        core.extend(self.lists.iter().map(|f| f.path.clone()));
-        core.extend(self.metadata.iter().map(|c| c.file.path.clone()));
-        core.extend(self.keywords.iter().map(|s| s.file.path.clone()));
+            .chain(table.metadata_files().cloned())
+            .chain(table.packs().cloned())
+        {
+            if !out.iter().any(|o| o.path == f.path) {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// What to keep offline, given the chunk table and, once loaded, the vectors' root.
+    pub fn offline(&self, table: &ChunkTable, root: Option<&Root>) -> OfflineFiles {
+        let mut core: Vec<String> = self.all().into_iter().map(|f| f.path.clone()).collect();
+        core.extend(table.metadata_files().map(|f| f.path.clone()));
+        let on_demand = match root {
+            Some(root) if self.lists.is_empty() => {
+                root.list_files().into_iter().map(|f| f.path).collect()
+            }
+            _ => Vec::new(),
+        };
         OfflineFiles {
             core,
-            thumbnails: self.thumbnails.iter().map(|f| f.path.clone()).collect(),
-            thumbnail_bytes: self.thumbnails.iter().map(|f| f.size).sum(),
+            thumbnails: table.packs().map(|f| f.path.clone()).collect(),
+            thumbnail_bytes: table.packs().map(|f| f.size).sum(),
+            on_demand,
         }
     }
 
     /// Checks what a reader relies on before it downloads anything: every path is a
     /// content-addressed name whose hash is the file's (so no path leaves the index folder), no
-    /// file is larger than [`MAX_FILE_BYTES`], keyword shards are in term order, and the metadata
-    /// chunks cover items `0..count` in order.
-    pub(crate) fn check_bounds(&self, count: u32) -> Result<()> {
+    /// file is larger than [`MAX_FILE_BYTES`], and keyword shards are in term order (the chunk table
+    /// checks its own chunks).
+    pub(crate) fn check_bounds(&self) -> Result<()> {
         for f in self.all() {
             let hex = f.sha256.len() == 64
                 && f.sha256
@@ -299,32 +309,7 @@ impl Files {
                 w[1].file.path
             )));
         }
-        let mut next = 0u32;
-        for c in &self.metadata {
-            if c.first != next || c.count == 0 {
-                return Err(Error::Format(format!(
-                    "manifest.json: the metadata chunk {} starts at item {} with {} items, \
-                     expected the next chunk at item {next}; the manifest is damaged",
-                    c.file.path, c.first, c.count
-                )));
-            }
-            next = c.first.saturating_add(c.count);
-        }
-        if next != count {
-            return Err(Error::Format(format!(
-                "manifest.json: the metadata chunks hold {next} items, the manifest counts \
-                 {count}; the manifest is damaged"
-            )));
-        }
         Ok(())
-    }
-
-    /// The metadata chunk holding item `index`, with its position in [`Files::metadata`].
-    pub fn chunk_of(&self, index: u32) -> Option<(usize, &Chunk)> {
-        self.metadata
-            .iter()
-            .enumerate()
-            .find(|(_, c)| (c.first..c.first.saturating_add(c.count)).contains(&index))
     }
 }
 

@@ -3,6 +3,7 @@
 //! filters, and the ranking over them, so a search from the command line and one in the browser
 //! give the same results.
 
+pub mod chunks;
 mod files;
 pub mod filters;
 pub mod keywords;
@@ -15,14 +16,14 @@ mod rank;
 mod vectors;
 
 pub use files::{
-    Chunk, EncoderFiles, FileRef, Files, HASHED_NAME_PATTERN, MAX_FILE_BYTES, OfflineFiles,
-    SearchFiles, hashed_name, hex, name_hash, sha256_hex,
+    EncoderFiles, FileRef, Files, HASHED_NAME_PATTERN, MAX_FILE_BYTES, OfflineFiles, SearchFiles,
+    hashed_name, hex, name_hash, sha256_hex,
 };
 pub use manifest::{
     EncoderFormat, EncoderInfo, EncoderQuality, FORMAT, FORMAT_VERSION, Facet, MANIFEST, MAX_ITEMS,
     Manifest, ModelInfo, PartitionInfo, Quantization, Recall,
 };
-pub use metadata::{CHUNK_SIZE, FacetValue, Item, ItemTable, MetadataChunk, safe_link};
+pub use metadata::{CHUNK_SIZE, FacetValue, Item, ItemTable, MetadataChunk, Thumbnail, safe_link};
 pub use rank::{Hit, ScanQuery, SearchMode};
 pub use vectors::{Quantizer, Vectors, normalize};
 

@@ -205,7 +205,7 @@ impl Manifest {
                 manifest.count
             )));
         }
-        manifest.files.check_bounds(manifest.count)?;
+        manifest.files.check_bounds()?;
         Ok(manifest)
     }
 

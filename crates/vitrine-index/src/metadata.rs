@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Items per metadata chunk: small enough that a page of results fetches little (48 results
-/// scattered over a 100k catalogue fetch at most 48 chunks of ~6 KB), few enough files for hosts.
+/// Items per metadata chunk (and thumbnail pack): small enough that a page of results fetches
+/// little (48 results scattered over a 100k catalogue fetch at most 48 chunks of ~6 KB), few
+/// enough files for hosts. Chunks never span two lists of the vectors.
 pub const CHUNK_SIZE: usize = 64;
 
 /// An item's zero-shot label for one facet.
@@ -37,9 +38,9 @@ pub struct Item {
     /// Price as the catalogue writes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<String>,
-    /// Thumbnail path relative to the manifest.
+    /// The thumbnail, in the chunk's pack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thumbnail: Option<String>,
+    pub thumbnail: Option<Thumbnail>,
     /// Zero-shot facet labels by facet name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facets: BTreeMap<String, FacetValue>,
@@ -48,19 +49,69 @@ pub struct Item {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
-/// A metadata chunk file.
+/// Where an item's thumbnail (a JPEG) sits in its chunk's pack, and the start of its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thumbnail {
+    /// Byte offset in the pack.
+    pub offset: u32,
+    /// Size in bytes.
+    pub size: u32,
+    /// The first 16 hex digits of the JPEG's SHA-256.
+    pub sha256: String,
+}
+
+impl Thumbnail {
+    /// The HTTP `Range` header value that fetches just this thumbnail from its pack.
+    pub fn range(&self) -> String {
+        let end = u64::from(self.offset) + u64::from(self.size.max(1)) - 1;
+        format!("bytes={}-{end}", self.offset)
+    }
+
+    /// This thumbnail's bytes: `bytes` is either the whole pack or exactly the ranged part (a
+    /// host answering the Range request); checked against the hash either way.
+    pub fn cut<'a>(&self, bytes: &'a [u8]) -> Result<&'a [u8]> {
+        let (start, size) = (self.offset as usize, self.size as usize);
+        let part = if bytes.len() == size {
+            bytes
+        } else {
+            bytes
+                .get(start..start.saturating_add(size))
+                .ok_or_else(|| {
+                    Error::Integrity(format!(
+                        "a thumbnail pack of {} bytes has no bytes {start}..{}",
+                        bytes.len(),
+                        start + size
+                    ))
+                })?
+        };
+        if crate::sha256_hex(part).get(..16) != Some(self.sha256.as_str()) {
+            return Err(Error::Integrity(format!(
+                "the thumbnail {} does not match its SHA-256",
+                self.sha256
+            )));
+        }
+        Ok(part)
+    }
+}
+
+/// A metadata chunk file: its items, in order. The chunk table says which items they are, so
+/// a chunk keeps its name (and caches keep it) when items elsewhere are added or removed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetadataChunk {
-    /// Catalogue position of the first item.
+    /// Position of the first item (from the chunk table; not part of the file).
+    #[serde(skip)]
     pub first: u32,
     /// The items.
     pub items: Vec<Item>,
 }
 
 impl MetadataChunk {
-    /// Parses a chunk file.
-    pub fn from_json(bytes: &[u8]) -> Result<Self> {
-        serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("metadata chunk: {e}")))
+    /// Parses a chunk file whose first item is `first`.
+    pub fn from_json(bytes: &[u8], first: u32) -> Result<Self> {
+        let mut chunk: Self = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Format(format!("metadata chunk: {e}")))?;
+        chunk.first = first;
+        Ok(chunk)
     }
 
     /// The item at catalogue position `index`, which this chunk must hold.

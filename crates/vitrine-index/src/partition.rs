@@ -12,6 +12,8 @@ pub const FLAT_BELOW: usize = 5000;
 pub const SAMPLE_PER_LIST: usize = 32;
 /// Lloyd iterations.
 pub const ITERATIONS: usize = 10;
+/// The seed build-index trains with: fixed, so equal inputs give equal lists.
+pub const SEED: u64 = 0x5EED_0F57_A700;
 
 /// The list count for `n` items: one below [`FLAT_BELOW`], else `√(8n)`, which balances the root
 /// (one centroid per list) against the lists a query fetches (≈ 900 lists at 100k items).

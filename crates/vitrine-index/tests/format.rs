@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use vitrine_index::chunks::{ChunkEntry, ChunkTable, METADATA_STEM, PACK_STEM};
 use vitrine_index::filters::{Filter, FilterKind};
 use vitrine_index::keywords::{
     Field, KeywordIndexBuilder, KeywordInfo, KeywordShard, KeywordShardData, title_term_count,
@@ -12,11 +13,12 @@ use vitrine_index::keywords::{
 use vitrine_index::lists::Root;
 use vitrine_index::partition::{Partitioned, partition};
 use vitrine_index::{
-    Chunk, EncoderFiles, EncoderFormat, EncoderInfo, EncoderQuality, FORMAT, FORMAT_VERSION, Facet,
+    EncoderFiles, EncoderFormat, EncoderInfo, EncoderQuality, FORMAT, FORMAT_VERSION, Facet,
     FacetValue, FileRef, Files, Item, ItemTable, Manifest, MetadataChunk, ModelInfo, PartitionInfo,
     QUANTIZATION, Quantization, Recall, Vectors,
 };
 use vitrine_index::{Quantizer, normalize};
+use vitrine_index::{Thumbnail, sha256_hex};
 
 fn golden(name: &str, bytes: &[u8]) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -58,7 +60,11 @@ fn items() -> Vec<Item> {
             description: Some("A mug.".into()),
             link: Some("https://shop.example/mug".into()),
             price: Some("12.00 EUR".into()),
-            thumbnail: Some("thumbs/thumb.0123456789abcdef.jpg".into()),
+            thumbnail: Some(Thumbnail {
+                offset: 0,
+                size: 4,
+                sha256: sha256_hex(b"jpeg")[..16].to_string(),
+            }),
             facets,
             extra,
         },
@@ -103,6 +109,18 @@ fn lists(lists: usize) -> Partitioned {
     let unit: Vec<f32> = embeddings().iter().flat_map(|e| normalize(e)).collect();
     let centroids = Vectors::quantize(&embeddings()[..lists]).unwrap();
     partition(&unit, 4, centroids, Quantizer::fit(&unit, 4))
+}
+
+/// The chunk table of one chunk of the three items, with a pack holding one JPEG.
+fn chunk_table(chunk: &[u8]) -> ChunkTable {
+    ChunkTable {
+        chunks: vec![ChunkEntry {
+            first: 0,
+            count: 3,
+            metadata: FileRef::for_content(METADATA_STEM, "json", chunk),
+            pack: Some(FileRef::for_content(PACK_STEM, "bin", b"jpeg")),
+        }],
+    }
 }
 
 fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
@@ -184,11 +202,7 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
             vectors: FileRef::for_content("vectors", "bin", vectors),
             lists: vec![FileRef::for_content("lists/list", "bin", b"l")],
             items: FileRef::for_content("items", "json", catalog),
-            metadata: vec![Chunk {
-                first: 0,
-                count: 3,
-                file: FileRef::for_content("meta/0", "json", chunk),
-            }],
+            chunks: FileRef::for_content("chunks", "bin", &chunk_table(chunk).to_bytes()),
             keywords: keyword_shards()
                 .into_iter()
                 .map(|(first, bytes)| KeywordShard {
@@ -201,7 +215,6 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
                 weights: FileRef::for_content("encoder/text", "vtq", b"w"),
                 tokenizer: FileRef::for_content("encoder/tokenizer", "json", b"t"),
             },
-            thumbnails: vec![FileRef::for_content("thumbs/thumb", "jpg", b"jpeg")],
         },
     };
     m.seal();
@@ -246,7 +259,15 @@ fn an_index_encodes_to_the_golden_files_and_decodes_back() {
     };
     let chunk_bytes = serde_json::to_vec(&chunk).unwrap();
     golden("metadata-chunk.json", &chunk_bytes);
-    assert_eq!(MetadataChunk::from_json(&chunk_bytes).unwrap(), chunk);
+    assert_eq!(MetadataChunk::from_json(&chunk_bytes, 0).unwrap(), chunk);
+    let table = chunk_table(&chunk_bytes);
+    golden("chunks.bin", &table.to_bytes());
+    assert_eq!(ChunkTable::from_bytes(&table.to_bytes(), 3).unwrap(), table);
+    // The thumbnail is cut from its pack (or taken whole from a ranged answer) and checked.
+    let thumb = chunk.items[0].thumbnail.clone().unwrap();
+    assert_eq!(thumb.range(), "bytes=0-3");
+    assert_eq!(thumb.cut(b"jpeg").unwrap(), b"jpeg");
+    assert!(thumb.cut(b"jpeX").is_err());
 
     let shards = keyword_shards();
     assert_eq!(shards.len(), 1);
@@ -342,8 +363,6 @@ fn manifests_that_point_outside_the_index_or_ask_too_much_are_refused() {
     );
     let err = edit(&|v| v["files"]["items"]["size"] = u64::MAX.into());
     assert!(err.contains("more than an index file may be"), "{err}");
-    let err = edit(&|v| v["files"]["metadata"][0]["first"] = 5.into());
-    assert!(err.contains("metadata chunk"), "{err}");
     let err = edit(&|v| v["count"] = 4_000_000_000u64.into());
     assert!(err.contains("items"), "{err}");
     assert!(Manifest::from_json(&m.to_json()).is_ok());

@@ -166,8 +166,11 @@ pub struct KeepBuild {
     pub core: Vec<String>,
     /// Thumbnails to fetch in the background (empty when the page chose not to).
     pub thumbnails: Vec<String>,
-    /// Every thumbnail of the build, kept if cached (the page may have sent none to fetch).
+    /// Every thumbnail pack of the build, kept if cached (the page may have sent none to fetch).
     pub all_thumbnails: Vec<String>,
+    /// Files kept if cached, never fetched ahead (the lists of a partitioned index).
+    #[serde(default)]
+    pub on_demand: Vec<String>,
 }
 
 /// Page → service worker (JSON).

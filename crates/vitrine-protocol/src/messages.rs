@@ -54,6 +54,9 @@ pub struct Found {
     pub score: f32,
     /// The item.
     pub item: Item,
+    /// The thumbnail pack holding the item's thumbnail (relative to the index folder).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack: Option<String>,
 }
 
 /// What the page needs to know about a loaded index.
@@ -83,7 +86,11 @@ pub enum Response {
     /// browsing work; the vectors and the text encoder follow.
     Opened(SiteInfo),
     /// The vectors are loaded and checked: "More like this" works.
-    VectorsLoaded,
+    VectorsLoaded {
+        /// Files to keep offline once fetched (the lists of a partitioned index), relative to
+        /// the index folder.
+        on_demand: Vec<String>,
+    },
     /// Bytes of the vectors and text encoder downloaded so far, of `total`.
     Progress {
         /// Bytes received.

@@ -172,7 +172,14 @@ impl Bridge {
                         total: 0,
                     });
                 }
-                Response::VectorsLoaded => vectors.set(true),
+                Response::VectorsLoaded { on_demand } => {
+                    info.update(|site| {
+                        if let Some(site) = site {
+                            site.offline.on_demand = on_demand;
+                        }
+                    });
+                    vectors.set(true);
+                }
                 Response::Progress { loaded, total } => {
                     status.set(Status::Opened { loaded, total });
                 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod bridge;
 pub mod components;
 pub mod offline;
+pub mod thumbnails;
 pub mod url_state;
 
 pub use app::App;

@@ -56,6 +56,7 @@ pub fn keep(info: &SiteInfo) {
             Vec::new()
         },
         all_thumbnails,
+        on_demand: absolute(&offline.on_demand),
     });
     let Ok(json) = serde_json::to_string(&message) else {
         return;

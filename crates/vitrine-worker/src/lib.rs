@@ -11,6 +11,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use vitrine_index::chunks::ChunkTable;
 use vitrine_index::filters::Counts;
 use vitrine_index::{EncoderFiles, Manifest, MetadataChunk, SearchMode};
 use vitrine_protocol::{
@@ -28,6 +29,8 @@ struct State {
     base: String,
     /// The opened site; the vectors, encoder and keyword shards are added as they arrive.
     engine: Option<Rc<RefCell<Engine>>>,
+    /// Where each item's metadata chunk and thumbnail pack are.
+    table: Rc<ChunkTable>,
     chunks: HashMap<usize, Rc<MetadataChunk>>,
     /// The newest search not yet started; one it replaces is answered "superseded".
     pending: Option<Request>,
@@ -87,8 +90,8 @@ pub fn start() {
 /// Opens the site (manifest and item table: keyword search works), then adds the vectors and
 /// the text encoder, telling the page at each step.
 async fn load(state: Rc<RefCell<State>>, base: String) {
-    let engine = match open(&base).await {
-        Ok(engine) => engine,
+    let (engine, table) = match open(&base).await {
+        Ok(opened) => opened,
         Err(error) => return post(&Response::Failed { error }),
     };
     let m = engine.manifest();
@@ -98,18 +101,20 @@ async fn load(state: Rc<RefCell<State>>, base: String) {
         model: m.model.id.clone(),
         facets: m.facets.clone(),
         filters: m.filters.clone(),
-        offline: m.files.offline(),
+        offline: m.files.offline(&table, None),
     };
     let files = m.files.clone();
     let engine = Rc::new(RefCell::new(engine));
+    let table = Rc::new(table);
     {
         let mut s = state.borrow_mut();
         s.base = base.clone();
         s.engine = Some(engine.clone());
+        s.table = table.clone();
         s.chunks.clear();
     }
     post(&Response::Opened(info));
-    match add_models(&engine, &base, &files).await {
+    match add_models(&engine, &base, &files, &table).await {
         Ok(name) => post(&Response::Ready { engine: name }),
         Err(error) => post(&Response::Failed { error }),
     }
@@ -125,8 +130,8 @@ async fn checked(base: &str, r: &vitrine_index::FileRef) -> Result<Vec<u8>, Load
     Ok(bytes)
 }
 
-/// The manifest and the item table.
-async fn open(base: &str) -> Result<Engine, LoadError> {
+/// The manifest, the item table and the chunk table.
+async fn open(base: &str) -> Result<(Engine, ChunkTable), LoadError> {
     let manifest_url = format!("{base}{}", vitrine_index::MANIFEST);
     let bytes = fetch::fetch_all(&manifest_url, true)
         .await
@@ -134,7 +139,11 @@ async fn open(base: &str) -> Result<Engine, LoadError> {
     let manifest =
         Manifest::from_json(&bytes).map_err(|e| LoadError::Index(errors::index_fault(&e)))?;
     let items = checked(base, &manifest.files.items).await?;
-    Engine::open(manifest, &items).map_err(errors::load_error)
+    let table = checked(base, &manifest.files.chunks).await?;
+    let table = ChunkTable::from_bytes(&table, manifest.count)
+        .map_err(|e| LoadError::Index(errors::index_fault(&e)))?;
+    let engine = Engine::open(manifest, &items).map_err(errors::load_error)?;
+    Ok((engine, table))
 }
 
 /// The vectors, then the text encoder (largest file first, for early progress); returns how
@@ -143,6 +152,7 @@ async fn add_models(
     engine: &RefCell<Engine>,
     base: &str,
     files: &vitrine_index::Files,
+    table: &ChunkTable,
 ) -> Result<String, LoadError> {
     let e = &files.encoder;
     let refs = [&files.vectors, &e.weights, &e.tokenizer, &e.config];
@@ -182,7 +192,14 @@ async fn add_models(
                     .add_list(j, &bytes)
                     .map_err(errors::load_error)?;
             }
-            post(&Response::VectorsLoaded);
+            // The lists of a partitioned index are kept offline once a search fetched them.
+            let on_demand = {
+                let e = engine.borrow();
+                files
+                    .offline(table, e.vectors().map(|v| v.root()))
+                    .on_demand
+            };
+            post(&Response::VectorsLoaded { on_demand });
         }
         got.push(b);
     }
@@ -337,10 +354,10 @@ async fn search(
             r => break r.map_err(errors::search_error)?,
         }
     };
-    let files = engine.borrow().manifest().files.clone();
+    let table = state.borrow().table.clone();
     let mut found = Vec::with_capacity(outcome.hits.len());
     for h in outcome.hits {
-        let Some((n, chunk_ref)) = files.chunk_of(h.index) else {
+        let Some((n, entry)) = table.chunk_of(h.index) else {
             return Err(SearchError::Index(IndexFault {
                 problem: IndexProblem::Malformed,
                 message: format!("no metadata chunk holds item {}", h.index),
@@ -350,8 +367,8 @@ async fn search(
         let chunk = match cached {
             Some(c) => c,
             None => {
-                let bytes = fetch_result_file(base, &chunk_ref.file).await?;
-                let c = MetadataChunk::from_json(&bytes)
+                let bytes = fetch_result_file(base, &entry.metadata).await?;
+                let c = MetadataChunk::from_json(&bytes, entry.first)
                     .map_err(|e| SearchError::Index(errors::index_fault(&e)))?;
                 let c = Rc::new(c);
                 state.borrow_mut().chunks.insert(n, c.clone());
@@ -365,6 +382,7 @@ async fn search(
         found.push(Found {
             score: h.score,
             item,
+            pack: entry.pack.as_ref().map(|p| p.path.clone()),
         });
     }
     Ok((found, outcome.counts, outcome.mode))

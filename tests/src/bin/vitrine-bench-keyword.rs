@@ -104,6 +104,10 @@ fn keyword_at_scale(root: &Path, cli: &Cli, tmp: &Path) -> Result<()> {
     );
     let manifest = Manifest::from_json(&read(&site, MANIFEST)?)?;
     let files = manifest.files.clone();
+    let table = vitrine_index::chunks::ChunkTable::from_bytes(
+        &read(&site, &files.chunks.path)?,
+        manifest.count,
+    )?;
     let shards: Vec<u64> = files.keywords.iter().map(|s| s.file.size).collect();
     println!(
         "keyword index: {} shards, {:.1} MB in all, largest {:.1} KB; item table {:.1} MB",
@@ -154,9 +158,9 @@ fn keyword_at_scale(root: &Path, cli: &Cli, tmp: &Path) -> Result<()> {
         let chunks: BTreeSet<usize> = outcome
             .hits
             .iter()
-            .filter_map(|h| files.chunk_of(h.index).map(|(n, _)| n))
+            .filter_map(|h| table.chunk_of(h.index).map(|(n, _)| n))
             .collect();
-        let chunk_bytes: u64 = chunks.iter().map(|&n| files.metadata[n].file.size).sum();
+        let chunk_bytes: u64 = chunks.iter().map(|&n| table.chunks[n].metadata.size).sum();
         println!(
             "{query:<24} {:>9} {:>10.1} {:>11.1} {:>9.2}",
             outcome.counts.total,

@@ -6,7 +6,8 @@ use leptos::html::Input;
 use leptos::prelude::*;
 use leptos::web_sys::KeyboardEvent;
 use vitrine_index::SearchMode;
-use vitrine_protocol::{Found, INDEX_DIR, SearchError};
+use vitrine_index::Thumbnail;
+use vitrine_protocol::{Found, SearchError};
 use wasm_bindgen::JsCast;
 
 use crate::bridge::Answer;
@@ -119,11 +120,11 @@ pub fn ResultGrid(
 
 #[component]
 fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
-    let Found { score, item } = found;
+    let Found { score, item, pack } = found;
     let id = item.id.clone();
     // Checked again here: the page may be served an index from an older build-index.
     let href = item.link.as_deref().and_then(vitrine_index::safe_link);
-    let thumb = item.thumbnail.map(|t| format!("{INDEX_DIR}{t}"));
+    let thumb = item.thumbnail.zip(pack);
     let score_text = format!("{score:.3}");
     let hover = format!("score {score_text}");
     let score_attr = score_text.clone();
@@ -137,7 +138,7 @@ fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
             tabindex="0"
             title=hover
         >
-            {thumb.map(|src| view! { <img src=src alt="" loading="lazy" decoding="async"/> })}
+            {thumb.map(|(thumbnail, pack)| view! { <Thumb pack thumbnail/> })}
             <div class="meta">
                 <h2 class="title">{title}</h2>
                 {item.price.map(|p| view! { <p class="price">{p}</p> })}
@@ -162,5 +163,35 @@ fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
                 </button>
             </div>
         </li>
+    }
+}
+
+/// A result's thumbnail, cut from its pack and shown once it arrives; one that cannot be
+/// fetched or fails its hash check is left out (marked for tests).
+#[component]
+fn Thumb(pack: String, thumbnail: Thumbnail) -> impl IntoView {
+    // `None` while loading, then the blob URL or `Err` when it cannot be shown.
+    let src = RwSignal::new(None::<Result<String, ()>>);
+    leptos::task::spawn_local(async move {
+        let shown = match crate::thumbnails::bytes(&pack, &thumbnail).await {
+            Ok(jpeg) => crate::thumbnails::blob_url(&jpeg).map_err(|_| ()),
+            Err(_) => Err(()),
+        };
+        // The card may be gone by now: then the URL is freed at once.
+        if let Some(Ok(url)) = src.try_set(Some(shown)).flatten() {
+            crate::thumbnails::revoke(&url);
+        }
+    });
+    on_cleanup(move || {
+        if let Some(Some(Ok(url))) = src.try_get_untracked() {
+            crate::thumbnails::revoke(&url);
+        }
+    });
+    move || match src.get() {
+        None => None,
+        Some(Ok(s)) => Some(view! { <img src=s alt="" decoding="async"/> }.into_any()),
+        Some(Err(())) => Some(
+            view! { <span class="no-thumbnail" data-testid="thumbnail-missing"></span> }.into_any(),
+        ),
     }
 }

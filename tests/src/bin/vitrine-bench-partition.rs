@@ -1,0 +1,334 @@
+//! The partitioned-index benchmark on synthetic CLIP-like vectors (see `data.rs`): partitioning
+//! time and peak memory as build-index does it, the probe curve, what a cold query fetches, warm
+//! query time natively, and list-file churn after changing 1% of the items. `./dev bench` runs it.
+
+#![allow(clippy::print_stdout)]
+
+#[path = "vitrine-bench-partition/data.rs"]
+mod data;
+#[path = "vitrine-bench-partition/stats.rs"]
+mod stats;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use data::{DIM, Mixture};
+use stats::{mean, realism};
+use vitrine_index::lists::{ListIndex, Root};
+use vitrine_index::partition::{SEED, default_lists, partition, probe_curve, train};
+use vitrine_index::{FileRef, Quantizer, Vectors};
+
+const DATA_SEED: u64 = 0xC11F;
+const IMAGE_QUERIES: usize = 200;
+const TEXT_QUERIES: u64 = 500;
+const TARGET: f64 = 0.95;
+const MB: f64 = 1e6;
+
+struct Args {
+    sizes: Vec<usize>,
+    lists_factor: f64,
+    partition_only: Option<(usize, String)>,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args {
+        sizes: vec![100_000, 1_000_000],
+        lists_factor: 1.0,
+        partition_only: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--sizes" => {
+                a.sizes = value()?
+                    .split(',')
+                    .map(|s| s.trim().replace('_', "").parse())
+                    .collect::<Result<_, _>>()?;
+            }
+            "--lists-factor" => a.lists_factor = value()?.parse()?,
+            "--partition-only" => {
+                let n = value()?.parse()?;
+                a.partition_only = Some((n, value()?));
+            }
+            other => bail!("unknown argument {other} (--sizes 100000,1000000, --lists-factor F)"),
+        }
+    }
+    Ok(a)
+}
+
+fn lists_for(n: usize, factor: f64) -> usize {
+    ((default_lists(n) as f64 * factor).round() as usize).clamp(1, n)
+}
+
+/// Peak resident memory of this process, in bytes.
+fn vm_hwm() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The child process: generates the data, partitions it exactly as build-index's `trained`
+/// does, prints `key=value` timings and peak memory, and leaves the result in `out`.
+fn partition_only(n: usize, factor: f64, out: &Path) -> Result<()> {
+    let t = Instant::now();
+    let (unit, _) = Mixture::new(n, DATA_SEED).items(n);
+    let (data_s, data_hwm) = (t.elapsed().as_secs_f64(), vm_hwm());
+    let t = Instant::now();
+    let trained = train(&unit, DIM, lists_for(n, factor), SEED);
+    let train_s = t.elapsed().as_secs_f64();
+    let rows: Vec<Vec<f32>> = trained.chunks(DIM).map(<[f32]>::to_vec).collect();
+    let centroids = Vectors::quantize(&rows)?;
+    let p = partition(&unit, DIM, centroids, Quantizer::fit(&unit, DIM));
+    let step_s = t.elapsed().as_secs_f64();
+    let hwm = vm_hwm();
+    println!(
+        "data_s={data_s} data_hwm={data_hwm} train_s={train_s} step_s={step_s} hwm={hwm} fit={}",
+        p.root.fit()
+    );
+    std::fs::write(out.join("root.bin"), p.root.to_bytes())?;
+    std::fs::write(out.join("lists.bin"), p.files.concat())?;
+    let order: Vec<u8> = p.order.iter().flat_map(|o| o.to_le_bytes()).collect();
+    std::fs::write(out.join("order.bin"), order)?;
+    Ok(())
+}
+
+fn p95(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[(v.len() * 95 / 100).min(v.len() - 1)]
+}
+
+fn goal(ok: bool) -> &'static str {
+    if ok { "goal met" } else { "GOAL MISSED" }
+}
+
+fn run_size(n: usize, factor: f64) -> Result<()> {
+    let tmp = vitrine_testkit::tempdir();
+    let lists = lists_for(n, factor);
+    println!("\n== {n} items, {lists} lists (default_lists × {factor}) ==");
+    let out = Command::new(std::env::current_exe()?)
+        .args(["--lists-factor", &factor.to_string(), "--partition-only"])
+        .arg(n.to_string())
+        .arg(tmp.path())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "partition-only {n} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let kv: BTreeMap<&str, f64> = stdout
+        .split_whitespace()
+        .filter_map(|w| {
+            w.split_once('=')
+                .and_then(|(k, v)| Some((k, v.parse().ok()?)))
+        })
+        .collect();
+    let get = |k: &str| kv.get(k).copied().unwrap_or(f64::NAN);
+    let (step_s, hwm) = (get("step_s"), get("hwm") / 1e9);
+    println!(
+        "  partitioning (child process): data {:.1} s, peak {:.2} GB with the data alone; \
+         train {:.1} s + assign/encode {:.1} s = {:.1} s, peak {:.2} GB; fit {:.3}",
+        get("data_s"),
+        get("data_hwm") / 1e9,
+        get("train_s"),
+        step_s - get("train_s"),
+        step_s,
+        hwm,
+        get("fit")
+    );
+    if n >= 1_000_000 {
+        println!(
+            "  goal ≤ 10 min and ≤ 4 GB at 1M: {:.1} min {}, {hwm:.2} GB {}",
+            step_s / 60.0,
+            goal(step_s <= 600.0),
+            goal(hwm <= 4.0)
+        );
+    }
+    let mix = Mixture::new(n, DATA_SEED);
+    let (mut unit, labels) = mix.items(n);
+    let mut root = Root::from_bytes(&std::fs::read(tmp.path().join("root.bin"))?)?;
+    let all_lists = std::fs::read(tmp.path().join("lists.bin"))?;
+    let order: Vec<u32> = std::fs::read(tmp.path().join("order.bin"))?
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let mut files = Vec::with_capacity(root.lists());
+    let mut at = 0;
+    for j in 0..root.lists() {
+        let size = root.list_file(j).size as usize;
+        files.push(&all_lists[at..at + size]);
+        at += size;
+    }
+    let mut index = ListIndex::new(root.clone());
+    for (j, f) in files.iter().enumerate() {
+        index.add_list(j, f)?;
+    }
+    let t = Instant::now();
+    realism(&mix, &unit, &labels, &index, &order);
+    println!("           ({:.0} s)", t.elapsed().as_secs_f64());
+
+    let images: Vec<u32> = (0..n as u32).step_by(n.div_ceil(IMAGE_QUERIES)).collect();
+    let texts: Vec<Vec<f32>> = (0..TEXT_QUERIES).map(|q| mix.text(q)).collect();
+    let t = Instant::now();
+    let curve = probe_curve(&index, &images, &texts, 10);
+    let chosen = curve.smallest(TARGET).unwrap_or(root.lists());
+    println!(
+        "  probe curve, recall@10 vs scanning every list ({} image + {} text queries, {:.0} s):",
+        images.len(),
+        texts.len(),
+        t.elapsed().as_secs_f64()
+    );
+    println!("    {:>7} {:>8} {:>8}", "probes", "image", "text");
+    let mut shown: BTreeSet<usize> = [1, 2, 4, 8, 16, 32, 64].into();
+    shown.insert(chosen);
+    for p in shown.into_iter().filter(|&p| p <= root.lists()) {
+        let (i, t) = curve.at(p);
+        let mark = if p == chosen { "  ← chosen" } else { "" };
+        println!("    {p:>7} {i:>8.4} {t:>8.4}{mark}");
+    }
+    let cap = (root.lists() / 4).max(1);
+    println!(
+        "  chosen probes at {TARGET}: {chosen} of {} lists ({:.1}% of the items per query){}",
+        root.lists(),
+        100.0 * chosen as f64 / root.lists() as f64,
+        if chosen > cap {
+            format!("; ABOVE build-index's default --max-probes {cap}: the build would fail")
+        } else {
+            String::new()
+        }
+    );
+
+    root.set_probes(chosen as u32);
+    drop(index);
+    let mut index = ListIndex::new(root.clone());
+    for (j, f) in files.iter().enumerate() {
+        index.add_list(j, f)?;
+    }
+    let root_bytes = root.to_bytes().len() as f64;
+    let sizes: Vec<f64> = root.list_files().iter().map(|f| f.size as f64).collect();
+    println!(
+        "  files: root {:.3} MB; {} list files, mean {:.1} KB, max {:.1} KB, {:.1} MB in all",
+        root_bytes / MB,
+        sizes.len(),
+        mean(&sizes) / 1e3,
+        sizes.iter().copied().fold(0.0, f64::max) / 1e3,
+        sizes.iter().sum::<f64>() / MB
+    );
+    let k = vitrine_search::WINDOW;
+    let cold: Vec<f64> = texts
+        .iter()
+        .map(|q| {
+            let lists: f64 = root.plan(q, k, None).iter().map(|&j| sizes[j]).sum();
+            root_bytes + lists
+        })
+        .collect();
+    let (cold_mean, cold_p95) = (mean(&cold) / MB, p95(cold) / MB);
+    let limit = if n >= 1_000_000 { 4.0 } else { 1.5 };
+    println!(
+        "  cold text query: root + {chosen} lists = {cold_mean:.2} MB mean, {cold_p95:.2} MB p95 \
+         (manifest and model excluded); goal ≤ {limit} MB at {}: {}",
+        if n >= 1_000_000 { "1M" } else { "100k" },
+        goal(cold_p95 <= limit)
+    );
+    let mut plan_ms = Vec::new();
+    let mut warm_ms = Vec::new();
+    for q in &texts {
+        let t = Instant::now();
+        let lists = root.plan(q, k, None);
+        plan_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let hits = index.scan(q, &lists, k, None);
+        warm_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(hits.map_err(|e| anyhow::anyhow!("lists missing: {:?}", e.0))?);
+    }
+    let warm = mean(&warm_ms);
+    println!(
+        "  warm text query, native (plan {:.2} ms + scan; top {k}, one thread): {warm:.2} ms \
+         mean, {:.2} ms p95{}",
+        mean(&plan_ms),
+        p95(warm_ms),
+        if n >= 1_000_000 {
+            format!("; goal ≤ 10 ms at 1M: {}", goal(warm <= 10.0))
+        } else {
+            String::new()
+        }
+    );
+
+    if n <= 200_000 {
+        churn(&mix, &mut unit, &root)?;
+    }
+    Ok(())
+}
+
+/// Replaces 1% of the items by new ones from the mixture and re-partitions keeping the root's
+/// centroids and quantizer, as build-index's rebuild does; prints how many list files changed.
+fn churn(mix: &Mixture, unit: &mut [f32], root: &Root) -> Result<()> {
+    let n = unit.len() / DIM;
+    let mut rng = data::Rng::new(DATA_SEED, 0xC4A9);
+    let mut changed = BTreeSet::new();
+    while changed.len() < n / 100 {
+        changed.insert(rng.below(n));
+    }
+    for (k, &i) in changed.iter().enumerate() {
+        mix.item((n + k) as u64, &mut unit[i * DIM..(i + 1) * DIM]);
+    }
+    let clipped = root.quantizer().clipped(unit) as f64 / unit.len() as f64;
+    let t = Instant::now();
+    let again = partition(
+        unit,
+        DIM,
+        root.centroids().clone(),
+        root.quantizer().clone(),
+    );
+    let before = root.list_files();
+    let after = again.root.list_files();
+    let by_list = before
+        .iter()
+        .zip(&after)
+        .filter(|(a, b)| a.path != b.path)
+        .count();
+    let old: BTreeSet<&str> = before.iter().map(|f| f.path.as_str()).collect();
+    let new: Vec<&FileRef> = after
+        .iter()
+        .filter(|f| !old.contains(f.path.as_str()))
+        .collect();
+    println!(
+        "  rebuild after changing 1% ({} items; kept centroids and int8 scale, {:.1e} of values \
+         clipped; {:.1} s): {by_list} of {} list files changed ({:.1}%), {} new files to upload \
+         ({:.2} MB); fit {:.3} → {:.3}",
+        changed.len(),
+        clipped,
+        t.elapsed().as_secs_f64(),
+        before.len(),
+        100.0 * by_list as f64 / before.len() as f64,
+        new.len(),
+        new.iter().map(|f| f.size as f64).sum::<f64>() / MB,
+        root.fit(),
+        again.root.fit()
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let a = args()?;
+    if let Some((n, out)) = a.partition_only {
+        return partition_only(n, a.lists_factor, Path::new(&out));
+    }
+    println!(
+        "vitrine-bench-partition: synthetic CLIP-like vectors, dim {DIM}, seed {DATA_SEED:#x}; \
+         ≈ n/2000 coarse topics × ~20 sub-topics, power-law spectrum under a random rotation, \
+         shared image direction, text queries across a modality gap; {} threads",
+        std::thread::available_parallelism().map_or(1, |t| t.get())
+    );
+    for &n in &a.sizes {
+        run_size(n, a.lists_factor)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! Helpers of the partition benchmark: how CLIP-like the data is, and a parallel map.
+
+use vitrine_index::lists::ListIndex;
+use vitrine_index::partition::dot;
+
+use crate::data::{self, DIM, Mixture};
+use crate::{DATA_SEED, TEXT_QUERIES};
+
+pub(crate) fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// Cosines that say how CLIP-like the data is: random pairs, items to their sub-topic centre and
+/// their 10th neighbour (int8 scores, exact scan), text queries to their best image.
+pub(crate) fn realism(
+    mix: &Mixture,
+    unit: &[f32],
+    labels: &[u32],
+    index: &ListIndex,
+    order: &[u32],
+) {
+    let n = labels.len();
+    let row = |i: usize| &unit[i * DIM..(i + 1) * DIM];
+    let mut rng = data::Rng::new(DATA_SEED, 0xC05);
+    let pairs: Vec<f64> = (0..1000)
+        .map(|_| f64::from(dot(row(rng.below(n)), row(rng.below(n)))))
+        .collect();
+    let sample: Vec<u32> = (0..n as u32).step_by(n.div_ceil(1000)).collect();
+    let all: Vec<usize> = (0..index.root().lists()).collect();
+    let scan = |q: &[f32], k: usize| index.scan(q, &all, k, None).unwrap_or_default();
+    let per_item: Vec<(f64, f64, f64)> = parallel(&sample, |&k| {
+        let input = order[k as usize] as usize;
+        let own = labels[input];
+        let hits: Vec<_> = scan(row(input), 11)
+            .into_iter()
+            .filter(|h| h.index != k)
+            .take(10)
+            .collect();
+        let same = hits
+            .iter()
+            .filter(|h| labels[order[h.index as usize] as usize] == own)
+            .count();
+        let centre = dot(row(input), &mix.centre(own as usize));
+        let tenth = hits.last().map_or(0.0, |h| h.score);
+        (f64::from(centre), f64::from(tenth), same as f64 / 10.0)
+    });
+    let texts: Vec<Vec<f32>> = (0..TEXT_QUERIES).map(|q| mix.text(q)).collect();
+    let best = parallel(&texts, |t: &Vec<f32>| {
+        f64::from(scan(t, 1).first().map_or(0.0, |h| h.score))
+    });
+    let text_pairs: Vec<f64> = (0..200)
+        .map(|i| f64::from(dot(&texts[i], &texts[i + 200])))
+        .collect();
+    let col = |f: fn(&(f64, f64, f64)) -> f64| mean(&per_item.iter().map(f).collect::<Vec<_>>());
+    println!(
+        "  realism: random image pairs cos {:.3} (CLIP ≈ 0.5); items to sub-topic centre {:.3}; \
+         to 10th neighbour {:.3} ({} items, {:.0}% of 10-NN in own sub-topic)",
+        mean(&pairs),
+        col(|r| r.0),
+        col(|r| r.1),
+        sample.len(),
+        100.0 * col(|r| r.2)
+    );
+    println!(
+        "           text to best image cos {:.3} (CLIP ≈ 0.3), text pairs cos {:.3}, {} sub-topics",
+        mean(&best),
+        mean(&text_pairs),
+        mix.subs()
+    );
+}
+
+/// `f` over `items` on every core, in order.
+pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let per = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(per)
+            .map(|part| s.spawn(|| part.iter().map(&f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("benchmark threads do not panic"))
+            .collect()
+    })
+}
