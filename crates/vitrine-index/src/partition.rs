@@ -39,10 +39,17 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// splitmix64: a tiny seeded generator, the same on every platform.
-struct Rng(u64);
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -50,8 +57,9 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+    /// Uniform in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
     }
 }
 
@@ -119,7 +127,7 @@ pub fn train(points: &[f32], dim: usize, lists: usize, seed: u64) -> Vec<f32> {
         .collect();
     let m = sample.len() / dim;
     // Initial centroids: `lists` distinct sample points (partial Fisher–Yates).
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut pick: Vec<usize> = (0..m).collect();
     for i in 0..lists.min(m) {
         let j = i + rng.below(m - i);
@@ -303,13 +311,13 @@ mod tests {
 
     /// Three tight groups on three axes, 40 points each.
     fn groups() -> Vec<f32> {
-        let mut rng = Rng(7);
+        let mut rng = Rng::new(7);
         let mut out = Vec::new();
         for g in 0..3 {
             for _ in 0..40 {
                 let mut v: Vec<f32> = (0..6)
                     .map(|d| {
-                        let noise = (rng.next() % 1000) as f32 / 1000.0 - 0.5;
+                        let noise = (rng.next_u64() % 1000) as f32 / 1000.0 - 0.5;
                         f32::from(d == g * 2) * 4.0 + 0.2 * noise
                     })
                     .collect();

@@ -20,29 +20,27 @@ const TEXT_NOISE2: f32 = 0.3;
 /// Items per coarse topic, and sub-topics per coarse topic (uniform in 10..=30).
 const PER_COARSE: usize = 2000;
 
-/// splitmix64 with Box–Muller normals.
-pub(crate) struct Rng(u64);
+/// The index's splitmix64 with Box–Muller normals.
+pub(crate) struct Rng(vitrine_index::partition::Rng);
 
 impl Rng {
     /// A generator for stream `stream` of `seed`.
     pub(crate) fn new(seed: u64, stream: u64) -> Self {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut r = Rng(vitrine_index::partition::Rng::new(
+            seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03),
+        ));
         r.next();
         r
     }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in (0, 1).
     pub(crate) fn unit(&mut self) -> f64 {
         ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
     }
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.below(n)
     }
     /// Fills `out` with standard normals times `sd`.
     fn normals(&mut self, out: &mut [f32], sd: f32) {
