@@ -1,4 +1,4 @@
-//! The partitioned index through `build-index build`: the probe count is measured and recorded,
+//! The partitioned index through `build-index build`: probe counts are measured and recorded,
 //! probing it gives the answers scanning every list gives, the gate fails a build that cannot
 //! reach `--min-recall` within `--max-probes`, and a rebuild after a small change keeps the
 //! centroids and most list files.
@@ -35,7 +35,8 @@ fn a_partitioned_build_records_its_measured_probe_count_and_loads_as_the_page_do
     let site = SiteDir::assert_complete(&common::cli(), &out);
     let p = &site.manifest.partition;
     assert_eq!(p.lists, 4);
-    assert!((1..=4).contains(&p.probes), "{p:?}");
+    assert!((1..=4).contains(&p.image_probes), "{p:?}");
+    assert!((1..=4).contains(&p.text_probes), "{p:?}");
     assert!(
         p.image_recall >= p.min_recall && p.text_recall >= p.min_recall,
         "{p:?}"
@@ -44,7 +45,11 @@ fn a_partitioned_build_records_its_measured_probe_count_and_loads_as_the_page_do
     // The lists are described by the root, not the manifest, and hold every item.
     assert!(site.manifest.files.lists.is_empty());
     let r = root(&out);
-    assert_eq!((r.lists(), r.probes()), (4, p.probes));
+    let probes = r.probes();
+    assert_eq!(
+        (r.lists(), probes.image, probes.text),
+        (4, p.image_probes, p.text_probes)
+    );
     assert_eq!(r.count(), site.manifest.count);
     // "More like this" puts the item first; the CLI loads and probes the lists as the page does.
     let first = &site.items()[0].id;
@@ -63,9 +68,10 @@ fn one_list_is_the_default_for_a_small_catalogue_and_is_part_of_the_first_downlo
     assert_eq!(
         (
             site.manifest.partition.lists,
-            site.manifest.partition.probes
+            site.manifest.partition.image_probes,
+            site.manifest.partition.text_probes
         ),
-        (1, 1)
+        (1, 1, 1)
     );
     assert_eq!(site.manifest.files.lists.len(), 1);
     assert_eq!(

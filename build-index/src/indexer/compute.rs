@@ -70,6 +70,38 @@ pub(crate) struct Computed {
     pub(crate) encoder: Exported,
 }
 
+/// The committed everyday queries.
+fn everyday() -> Vec<String> {
+    EVERYDAY_QUERIES
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Text query vectors the lists are shaped for: the everyday queries and up to
+/// [`GATE_TITLES`] of `titles` (spread evenly), encoded by the checkpoint's text tower.
+pub(crate) fn metric_queries(ckpt: &Checkpoint, titles: &[&str]) -> Result<Vec<Vec<f32>>> {
+    let tokenizer = ckpt.tokenizer()?;
+    let text = ckpt.text_encoder()?;
+    let step = titles.len().div_ceil(GATE_TITLES).max(1);
+    let prompts: Vec<String> = everyday()
+        .into_iter()
+        .chain(titles.iter().step_by(step).map(|t| t.to_string()))
+        .collect();
+    let mut out = Vec::with_capacity(prompts.len());
+    for batch in prompts.chunks(64) {
+        let ids: Vec<Vec<u32>> = batch
+            .iter()
+            .map(|p| tokenizer.encode(p))
+            .collect::<Result<_, _>>()?;
+        let ids: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        out.extend(text.encode_batch(&ids)?);
+    }
+    Ok(out)
+}
+
 /// Classifies facets, quantizes `embeddings` and checks the recall of the result; fails (nothing
 /// to write) when recall is below `min_recall`.
 pub(crate) fn compute(
@@ -112,12 +144,7 @@ pub(crate) fn compute(
         );
     }
     let step = options.titles.len().div_ceil(GATE_TITLES).max(1);
-    let everyday: Vec<String> = EVERYDAY_QUERIES
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect();
+    let everyday = everyday();
     let gate_prompts: Vec<String> = facet_prompts
         .iter()
         .flatten()

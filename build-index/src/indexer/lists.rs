@@ -1,12 +1,13 @@
-//! Splits the vectors into lists (spherical k-means, seeded) and measures how many lists a query
-//! must probe: the smallest count at which image and text queries both reach `--min-recall`
-//! against scanning every list. A rebuild keeps the previous build's centroids and int8 scale
-//! unless the data drifted, so changing 1% of the items changes about 1% of the list files.
+//! Splits the vectors into lists (seeded k-means, narrow along the mean text query) and measures
+//! how many lists image and text queries must probe to reach `--min-recall` against scanning
+//! every list. A rebuild keeps the previous build's centroids, metric and int8 scale unless the
+//! data drifted, so an unchanged item stays in its list.
 
 use anyhow::{Result, bail};
+use vitrine_index::lists::Probes;
 use vitrine_index::lists::{ListIndex, Root};
-use vitrine_index::partition::{self, Partitioned};
-use vitrine_index::{PartitionInfo, Quantizer, Vectors};
+use vitrine_index::partition::{self, Centroids, Metric, Partitioned};
+use vitrine_index::{PartitionInfo, Quantizer};
 
 /// Image queries measured, at most (evenly spaced items).
 const IMAGE_QUERIES: usize = 200;
@@ -30,13 +31,15 @@ pub(crate) struct Arranged {
 }
 
 /// Splits unit vectors (`dim` each) into `wanted` lists (or [`partition::default_lists`]),
-/// keeping `previous`'s centroids and scale when they still fit.
+/// keeping `previous`'s centroids and scale when they still fit; `texts` gives text query
+/// vectors for the metric of new lists (called only when lists are trained).
 pub(crate) fn arrange(
     unit: &[f32],
     dim: usize,
     wanted: Option<usize>,
     previous: Option<Previous>,
-) -> Arranged {
+    texts: &dyn Fn() -> Result<Vec<Vec<f32>>>,
+) -> Result<Arranged> {
     let n = unit.len() / dim;
     let lists = wanted
         .unwrap_or_else(|| partition::default_lists(n))
@@ -62,7 +65,7 @@ pub(crate) fn arrange(
                 } else {
                     "(new int8 scale: the new vectors exceed the old one)"
                 };
-                return Arranged {
+                return Ok(Arranged {
                     note: format!(
                         "vectors: kept the previous build's {prev_lists} lists {scale} (fit {:.3}, \
                          was {:.3})",
@@ -70,12 +73,13 @@ pub(crate) fn arrange(
                         prev.root.fit()
                     ),
                     lists: kept,
-                };
+                });
             }
             return trained(
                 unit,
                 dim,
                 lists,
+                texts,
                 format!(
                     "vectors: the items drifted from the previous lists (fit {:.3}, was {:.3}); \
                  retrained {lists} lists, so every list file changes",
@@ -88,6 +92,7 @@ pub(crate) fn arrange(
             unit,
             dim,
             lists,
+            texts,
             format!(
                 "vectors: {lists} lists for {n} items (the previous build had {prev_lists}); retrained"
             ),
@@ -101,25 +106,30 @@ pub(crate) fn arrange(
     } else {
         format!("vectors: {lists} lists for {n} items")
     };
-    trained(unit, dim, lists, note)
+    trained(unit, dim, lists, texts, note)
 }
 
-fn trained(unit: &[f32], dim: usize, lists: usize, note: String) -> Arranged {
-    let centroids = if lists == 1 {
+fn trained(
+    unit: &[f32],
+    dim: usize,
+    lists: usize,
+    texts: &dyn Fn() -> Result<Vec<Vec<f32>>>,
+    note: String,
+) -> Result<Arranged> {
+    let (means, metric) = if lists == 1 {
         // One list: its centroid is the mean direction (never used to choose).
         let q = Quantizer::fit(unit, dim);
-        vec![q_mean(&q)]
+        (q_mean(&q), Metric::plain(dim))
     } else {
-        partition::train(unit, dim, lists, partition::SEED)
-            .chunks(dim)
-            .map(<[f32]>::to_vec)
-            .collect()
+        let metric = Metric::for_texts(&texts()?, dim);
+        let means = partition::train(unit, dim, lists, partition::SEED, &metric);
+        (means, metric)
     };
-    let centroids = Vectors::quantize(&centroids).expect("centroids are finite and of one width");
-    Arranged {
+    let centroids = Centroids::from_means(&means, dim, metric)?;
+    Ok(Arranged {
         lists: partition::partition(unit, dim, centroids, Quantizer::fit(unit, dim)),
         note,
-    }
+    })
 }
 
 /// A non-zero vector along the quantizer's centre.
@@ -156,8 +166,13 @@ pub(crate) fn measure(
     let cap = max_probes
         .unwrap_or((lists_n / 4).max(lists_n.min(4)))
         .clamp(1, lists_n);
-    let Some(probes) = curve.smallest(min_recall).filter(|&p| p <= cap) else {
-        let (image, text) = curve.at(cap);
+    let within = |p: &Probes| p.image as usize <= cap && p.text as usize <= cap;
+    let Some(probes) = curve.smallest(min_recall).filter(within) else {
+        let all = Probes {
+            image: cap as u32,
+            text: cap as u32,
+        };
+        let (image, text) = curve.at(all);
         bail!(
             "probing {cap} of {lists_n} lists reaches recall@10 {image:.4} for image queries and \
              {text:.4} for text queries, below --min-recall {min_recall}; nothing was written. \
@@ -165,10 +180,11 @@ pub(crate) fn measure(
         );
     };
     let (image_recall, text_recall) = curve.at(probes);
-    lists.root.set_probes(probes as u32);
+    lists.root.set_probes(probes);
     Ok(PartitionInfo {
         lists: lists_n as u32,
-        probes: probes as u32,
+        image_probes: probes.image,
+        text_probes: probes.text,
         image_queries: images.len() as u32,
         image_recall: floor4(image_recall),
         text_queries: texts.len() as u32,

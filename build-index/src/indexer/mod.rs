@@ -117,7 +117,12 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         .iter()
         .flat_map(|(_, e, _)| vitrine_index::normalize(e))
         .collect();
-    let arranged = lists::arrange(&unit, dim, args.partitions, previous_root(out, fingerprint));
+    let texts = || {
+        let titles: Vec<&str> = indexed.iter().map(|(r, _, _)| r.title.as_str()).collect();
+        compute::metric_queries(ckpt, &titles)
+    };
+    let previous = previous_root(out, fingerprint);
+    let arranged = lists::arrange(&unit, dim, args.partitions, previous, &texts)?;
     drop(unit);
     note(&arranged.note);
     let mut slots: Vec<Option<_>> = indexed.into_iter().map(Some).collect();

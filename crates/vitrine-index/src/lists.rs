@@ -1,15 +1,18 @@
 //! The vectors as a partitioned index: a small root (centroids, list sizes and hashes, the int8
-//! centre and scale, the measured probe count) and one list file of int8 codes per list. Items
+//! centre and scale, the measured probe counts) and one list file of int8 codes per list. Items
 //! are numbered in list order, so list `j` holds items `start[j] .. start[j] + size[j]`; a query
-//! ranks the centroids, fetches the few lists it needs and scores them as the flat scan does. A
-//! small catalogue is one list: the same ranking as scanning everything.
+//! ranks the centroids, fetches the few lists its kind needs and scores them as the flat scan
+//! does. A small catalogue is one list: the same ranking as scanning everything.
 //!
 //! Root, `vectors.<hash>.bin` (little-endian): magic `VTRR`, u32 version 1, u32 `dim`, u32
-//! `count`, u32 `lists`, u32 `probes`, f32 `fit`, f32×dim mean, f32×dim scale, u32×lists sizes,
-//! 32 bytes×lists SHA-256 of each list file, then the centroids as a vectors file (`VTRV`).
-//! List, `lists/list.<hash>.bin`: magic `VTRL`, u32 version 1, u32 `dim`, u32 `count`, i8 codes.
+//! `count`, u32 `lists`, u32 image probes, u32 text probes, f32 `fit`, f32 metric `lambda`,
+//! f32×dim mean, f32×dim scale, f32×dim metric direction, u32×lists sizes, f32×lists centroid
+//! lengths, 32 bytes×lists SHA-256 of each list file, then the centroid directions as a vectors
+//! file (`VTRV`). List, `lists/list.<hash>.bin`: magic `VTRL`, u32 version 1, u32 `dim`, u32
+//! `count`, i8 codes.
 
 use crate::files::{FileRef, hashed_name, hex};
+use crate::partition::{Centroids, Metric};
 use crate::rank::{ScanQuery, scan};
 use crate::vectors::{Quantizer, Vectors};
 use crate::{Error, Hit, Result};
@@ -17,22 +20,51 @@ use crate::{Error, Hit, Result};
 const ROOT_MAGIC: &[u8; 4] = b"VTRR";
 const LIST_MAGIC: &[u8; 4] = b"VTRL";
 const VERSION: u32 = 1;
-const ROOT_HEADER: usize = 24;
+const ROOT_HEADER: usize = 36;
 const LIST_HEADER: usize = 16;
 /// The stem of list file names.
 pub const LIST_STEM: &str = "lists/list";
+
+/// What a query vector comes from: text queries sit apart from the images (CLIP's modality gap)
+/// and need their own probe count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    /// An item's vector ("More like this").
+    Image,
+    /// The text encoder's vector of a query, alone or combined with items'.
+    Text,
+}
+
+/// Lists a query scans, by kind (measured at build time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probes {
+    /// For image queries.
+    pub image: u32,
+    /// For text queries.
+    pub text: u32,
+}
+
+impl Probes {
+    /// The count for `kind`.
+    pub fn of(self, kind: QueryKind) -> u32 {
+        match kind {
+            QueryKind::Image => self.image,
+            QueryKind::Text => self.text,
+        }
+    }
+}
 
 /// The root of a partitioned index.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Root {
     pub(crate) count: u32,
-    pub(crate) probes: u32,
+    pub(crate) probes: Probes,
     pub(crate) fit: f32,
     pub(crate) quantizer: Quantizer,
     pub(crate) sizes: Vec<u32>,
     pub(crate) starts: Vec<u32>,
     pub(crate) hashes: Vec<[u8; 32]>,
-    pub(crate) centroids: Vectors,
+    pub(crate) centroids: Centroids,
 }
 
 /// A list file's bytes.
@@ -52,15 +84,15 @@ fn word(bytes: &[u8], at: usize) -> u32 {
 
 impl Root {
     /// Describes lists of `sizes` items whose files are `list_files`, with `centroids` (one per
-    /// list) and the items' `quantizer`.
+    /// list) and the items' `quantizer`; every list is probed until [`Root::set_probes`].
     pub fn new(
         quantizer: Quantizer,
-        centroids: Vectors,
+        centroids: Centroids,
         sizes: Vec<u32>,
         list_files: &[Vec<u8>],
-        probes: u32,
         fit: f32,
     ) -> Self {
+        let all = sizes.len() as u32;
         let starts = starts(&sizes);
         let hashes = list_files
             .iter()
@@ -71,7 +103,10 @@ impl Root {
             .collect();
         Self {
             count: sizes.iter().sum(),
-            probes,
+            probes: Probes {
+                image: all,
+                text: all,
+            },
             fit,
             quantizer,
             sizes,
@@ -93,13 +128,17 @@ impl Root {
     pub fn lists(&self) -> usize {
         self.sizes.len()
     }
-    /// Lists a query scans (measured at build time).
-    pub fn probes(&self) -> u32 {
+    /// Lists a query scans, by kind (measured at build time).
+    pub fn probes(&self) -> Probes {
         self.probes
     }
-    /// Sets the probe count.
-    pub fn set_probes(&mut self, probes: u32) {
-        self.probes = probes.clamp(1, self.lists() as u32);
+    /// Sets the probe counts.
+    pub fn set_probes(&mut self, probes: Probes) {
+        let clamp = |p: u32| p.clamp(1, self.lists() as u32);
+        self.probes = Probes {
+            image: clamp(probes.image),
+            text: clamp(probes.text),
+        };
     }
     /// Mean cosine of the items to their list's centroid when the lists were made.
     pub fn fit(&self) -> f32 {
@@ -110,7 +149,7 @@ impl Root {
         &self.quantizer
     }
     /// The centroids.
-    pub fn centroids(&self) -> &Vectors {
+    pub fn centroids(&self) -> &Centroids {
         &self.centroids
     }
     /// Items of list `j`: first item and count.
@@ -139,21 +178,27 @@ impl Root {
 
     /// Non-empty lists, nearest centroid first (ties to the lower list).
     pub fn ranked_lists(&self, embedding: &[f32]) -> Vec<usize> {
-        let q = self.centroids.query(embedding);
-        self.centroids
-            .search(&q, self.lists(), None)
+        let unit = &self.centroids.unit;
+        unit.search(&unit.query(embedding), self.lists(), None)
             .into_iter()
             .map(|h| h.index as usize)
             .filter(|&j| self.sizes[j] > 0)
             .collect()
     }
 
-    /// The lists a query scans: the nearest `probes` non-empty lists; with `allowed`, lists
-    /// holding allowed items only, until they hold at least `k` of them.
-    pub fn plan(&self, embedding: &[f32], k: usize, allowed: Option<&[bool]>) -> Vec<usize> {
+    /// The lists a query of `kind` scans: the nearest non-empty lists, as many as its probe
+    /// count; with `allowed`, lists holding allowed items only, until they hold at least `k`.
+    pub fn plan(
+        &self,
+        embedding: &[f32],
+        kind: QueryKind,
+        k: usize,
+        allowed: Option<&[bool]>,
+    ) -> Vec<usize> {
+        let probes = self.probes.of(kind) as usize;
         let ranked = self.ranked_lists(embedding);
         let Some(allowed) = allowed else {
-            return ranked.into_iter().take(self.probes as usize).collect();
+            return ranked.into_iter().take(probes).collect();
         };
         let (mut out, mut held) = (Vec::new(), 0usize);
         for j in ranked {
@@ -166,7 +211,7 @@ impl Root {
             }
             out.push(j);
             held += here;
-            if out.len() >= self.probes as usize && held >= k {
+            if out.len() >= probes && held >= k {
                 break;
             }
         }
@@ -182,26 +227,34 @@ impl Root {
             self.dim() as u32,
             self.count,
             self.lists() as u32,
-            self.probes,
+            self.probes.image,
+            self.probes.text,
         ];
         head.iter()
             .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
-        out.extend_from_slice(&self.fit.to_le_bytes());
-        for v in self.quantizer.mean.iter().chain(&self.quantizer.scale) {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
+        let metric = &self.centroids.metric;
+        let floats = [self.fit, metric.lambda].into_iter();
+        let floats = floats
+            .chain(self.quantizer.mean.iter().copied())
+            .chain(self.quantizer.scale.iter().copied())
+            .chain(metric.toward.iter().copied());
+        floats.for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
         self.sizes
             .iter()
             .for_each(|s| out.extend_from_slice(&s.to_le_bytes()));
+        self.centroids
+            .norms
+            .iter()
+            .for_each(|n| out.extend_from_slice(&n.to_le_bytes()));
         self.hashes.iter().for_each(|h| out.extend_from_slice(h));
-        out.extend(self.centroids.to_bytes());
+        out.extend(self.centroids.unit.to_bytes());
         out
     }
 
-    /// Reads a root file, checking its magic, version, sizes and centroids.
+    /// Reads a root file, checking its magic, version, sizes, probe counts and centroids.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let bad = |what: String| Err(Error::Format(format!("vectors root: {what}")));
-        if bytes.len() < ROOT_HEADER + 4 || &bytes[..4] != ROOT_MAGIC {
+        if bytes.len() < ROOT_HEADER || &bytes[..4] != ROOT_MAGIC {
             return bad("not a vitrine vectors root (bad magic)".into());
         }
         if word(bytes, 4) != VERSION {
@@ -215,36 +268,40 @@ impl Root {
             word(bytes, 12),
             word(bytes, 16) as usize,
         );
-        let probes = word(bytes, 20);
-        let fit = f32::from_le_bytes(bytes[24..28].try_into().unwrap_or([0; 4]));
-        let fixed = (ROOT_HEADER + 4)
-            .checked_add(8usize.saturating_mul(dim))
-            .and_then(|n| n.checked_add(36usize.checked_mul(lists)?));
+        let probes = Probes {
+            image: word(bytes, 20),
+            text: word(bytes, 24),
+        };
+        let float = |at: usize| f32::from_bits(word(bytes, at));
+        let (fit, lambda) = (float(28), float(32));
+        let fixed = ROOT_HEADER
+            .checked_add(12usize.saturating_mul(dim))
+            .and_then(|n| n.checked_add(40usize.checked_mul(lists)?));
         let Some(fixed) = fixed.filter(|&n| dim > 0 && lists > 0 && n <= bytes.len()) else {
             return bad(format!(
                 "{} bytes cannot hold {lists} lists of width {dim}",
                 bytes.len()
             ));
         };
-        let floats = |from: usize, n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|i| {
-                    f32::from_le_bytes(
-                        bytes[from + 4 * i..from + 4 * i + 4]
-                            .try_into()
-                            .unwrap_or([0; 4]),
-                    )
-                })
-                .collect()
-        };
-        let mean = floats(28, dim);
-        let scale = floats(28 + 4 * dim, dim);
-        if mean.iter().chain(&scale).any(|v| !v.is_finite()) {
-            return bad("mean or scale is not finite".into());
-        }
-        let at = 28 + 8 * dim;
+        let floats =
+            |from: usize, n: usize| -> Vec<f32> { (0..n).map(|i| float(from + 4 * i)).collect() };
+        let mean = floats(ROOT_HEADER, dim);
+        let scale = floats(ROOT_HEADER + 4 * dim, dim);
+        let toward = floats(ROOT_HEADER + 8 * dim, dim);
+        let at = ROOT_HEADER + 12 * dim;
         let sizes: Vec<u32> = (0..lists).map(|j| word(bytes, at + 4 * j)).collect();
-        let at = at + 4 * lists;
+        let norms = floats(at + 4 * lists, lists);
+        if [fit, lambda]
+            .iter()
+            .chain(&mean)
+            .chain(&scale)
+            .chain(&toward)
+            .chain(&norms)
+            .any(|v| !v.is_finite())
+        {
+            return bad("a centre, scale, metric or centroid length is not finite".into());
+        }
+        let at = at + 8 * lists;
         let hashes = (0..lists)
             .map(|j| {
                 bytes[at + 32 * j..at + 32 * j + 32]
@@ -252,19 +309,23 @@ impl Root {
                     .unwrap_or([0; 32])
             })
             .collect();
-        let centroids = Vectors::from_bytes(&bytes[fixed..])?;
-        if centroids.len() != lists || centroids.dim() != dim {
+        let unit = Vectors::from_bytes(&bytes[fixed..])?;
+        if unit.len() != lists || unit.dim() != dim {
             return bad(format!(
                 "{} centroids of width {}, expected {lists} of width {dim}",
-                centroids.len(),
-                centroids.dim()
+                unit.len(),
+                unit.dim()
             ));
         }
         if sizes.iter().map(|&s| u64::from(s)).sum::<u64>() != u64::from(count) {
             return bad(format!("the list sizes do not add up to {count} items"));
         }
-        if probes == 0 || probes as usize > lists {
-            return bad(format!("probes {probes} is not within 1..={lists}"));
+        let within = |p: u32| (1..=lists).contains(&(p as usize));
+        if !within(probes.image) || !within(probes.text) {
+            return bad(format!(
+                "probes {} (image) and {} (text) are not within 1..={lists}",
+                probes.image, probes.text
+            ));
         }
         Ok(Self {
             count,
@@ -274,7 +335,11 @@ impl Root {
             starts: starts(&sizes),
             sizes,
             hashes,
-            centroids,
+            centroids: Centroids {
+                unit,
+                norms,
+                metric: Metric { toward, lambda },
+            },
         })
     }
 }
@@ -389,14 +454,16 @@ impl ListIndex {
         Ok(scan(&q, self.root.dim(), segments, k, filter))
     }
 
-    /// The `k` most similar items to `embedding`, over the lists [`Root::plan`] picks.
+    /// The `k` most similar items to `embedding`, a query of `kind`, over the lists
+    /// [`Root::plan`] picks.
     pub fn search(
         &self,
         embedding: &[f32],
+        kind: QueryKind,
         k: usize,
         filter: Option<&[bool]>,
     ) -> Result<Vec<Hit>, NeedLists> {
-        let lists = self.root.plan(embedding, k, filter);
+        let lists = self.root.plan(embedding, kind, k, filter);
         self.scan(embedding, &lists, k, filter)
     }
 
@@ -415,7 +482,7 @@ impl ListIndex {
             score: own,
         }];
         if k > 1 {
-            let rest = self.search(&v, k, filter)?;
+            let rest = self.search(&v, QueryKind::Image, k, filter)?;
             hits.extend(rest.into_iter().filter(|h| h.index != item).take(k - 1));
         }
         hits.truncate(k);

@@ -66,17 +66,19 @@ pub struct Recall {
 pub struct PartitionInfo {
     /// Number of lists (1: one list, scanned whole, kept offline).
     pub lists: u32,
-    /// Lists a query scans.
-    pub probes: u32,
+    /// Lists an image query ("More like this") scans.
+    pub image_probes: u32,
+    /// Lists a text query scans.
+    pub text_probes: u32,
     /// Image queries measured.
     pub image_queries: u32,
-    /// Their recall@10 at `probes`.
+    /// Their recall@10 at `image_probes`.
     pub image_recall: f64,
     /// Text queries measured.
     pub text_queries: u32,
-    /// Their recall@10 at `probes`.
+    /// Their recall@10 at `text_probes`.
     pub text_recall: f64,
-    /// The gate: the smallest probe count reaching it on both is chosen.
+    /// The gate: for each kind, the smallest probe count reaching it is chosen.
     pub min_recall: f64,
 }
 

@@ -11,7 +11,7 @@ use vitrine_index::keywords::{
     Field, KeywordIndexBuilder, KeywordInfo, KeywordShard, KeywordShardData, title_term_count,
 };
 use vitrine_index::lists::Root;
-use vitrine_index::partition::{Partitioned, partition};
+use vitrine_index::partition::{Centroids, Metric, Partitioned, partition};
 use vitrine_index::{
     EncoderFiles, EncoderFormat, EncoderInfo, EncoderQuality, FORMAT, FORMAT_VERSION, Facet,
     FacetValue, FileRef, Files, Item, ItemTable, Manifest, MetadataChunk, ModelInfo, PartitionInfo,
@@ -104,10 +104,15 @@ fn keyword_shards() -> Vec<(String, Vec<u8>)> {
     b.finish(3)
 }
 
-/// The golden vectors as lists: `lists` centroids taken from the first items.
+/// The golden vectors as lists: `lists` centroids taken from the first items, under a metric
+/// that weighs a text direction more.
 fn lists(lists: usize) -> Partitioned {
     let unit: Vec<f32> = embeddings().iter().flat_map(|e| normalize(e)).collect();
-    let centroids = Vectors::quantize(&embeddings()[..lists]).unwrap();
+    let metric = Metric {
+        toward: vec![0.1, 0.2, 0.3, 0.4],
+        lambda: 0.5,
+    };
+    let centroids = Centroids::from_means(&unit[..4 * lists], 4, metric).unwrap();
     partition(&unit, 4, centroids, Quantizer::fit(&unit, 4))
 }
 
@@ -161,7 +166,8 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
         },
         partition: PartitionInfo {
             lists: 1,
-            probes: 1,
+            image_probes: 1,
+            text_probes: 1,
             image_queries: 3,
             image_recall: 1.0,
             text_queries: 2,

@@ -2,8 +2,8 @@
 //! list is exact, the probe curve grows to 1, filters plan enough lists, and the root and list
 //! files round-trip and are refused when damaged.
 
-use vitrine_index::lists::{ListIndex, NeedLists, Root};
-use vitrine_index::partition::{Partitioned, partition, probe_curve, train};
+use vitrine_index::lists::{ListIndex, NeedLists, Probes, QueryKind, Root};
+use vitrine_index::partition::{Centroids, Metric, Partitioned, partition, probe_curve, train};
 use vitrine_index::{Quantizer, Vectors, normalize};
 
 const DIM: usize = 16;
@@ -30,12 +30,12 @@ fn clustered(groups: usize, per: usize, seed: u64) -> Vec<Vec<f32>> {
 
 fn build(data: &[Vec<f32>], lists: usize) -> (Partitioned, ListIndex) {
     let unit: Vec<f32> = data.iter().flatten().copied().collect();
-    let centroids = train(&unit, DIM, lists, 7);
-    let rows: Vec<Vec<f32>> = centroids.chunks(DIM).map(<[f32]>::to_vec).collect();
+    let plain = Metric::plain(DIM);
+    let means = train(&unit, DIM, lists, 7, &plain);
     let p = partition(
         &unit,
         DIM,
-        Vectors::quantize(&rows).unwrap(),
+        Centroids::from_means(&means, DIM, plain).unwrap(),
         Quantizer::fit(&unit, DIM),
     );
     let mut index = ListIndex::new(Root::from_bytes(&p.root.to_bytes()).unwrap());
@@ -61,7 +61,7 @@ fn one_list_ranks_exactly_as_the_flat_scan() {
     };
     for q in [&data[3], &data[77], &data[150]] {
         same(
-            index.search(q, 20, None).unwrap(),
+            index.search(q, QueryKind::Text, 20, None).unwrap(),
             flat.search(&flat.query(q), 20, None),
         );
     }
@@ -83,15 +83,19 @@ fn probing_every_list_is_exact_and_the_curve_reaches_one() {
     let curve = probe_curve(&index, &[0, 50, 100, 399], &texts, 10);
     assert_eq!(curve.image.len(), 8);
     assert!(curve.image.windows(2).all(|w| w[0] <= w[1]));
-    assert_eq!(curve.at(8), (1.0, 1.0));
+    let probes = |image, text| Probes { image, text };
+    assert_eq!(curve.at(probes(8, 8)), (1.0, 1.0));
     // Well separated clusters: one list already holds each query's neighbours.
-    assert!(curve.at(1).0 >= 0.85, "{:?}", curve);
+    assert!(curve.at(probes(1, 1)).0 >= 0.85, "{:?}", curve);
     let chosen = curve.smallest(0.95).unwrap();
-    assert!(chosen <= 2, "{chosen}");
-    assert_eq!(curve.smallest(1.0).map(|p| p <= 8), Some(true));
-    root.set_probes(8);
+    assert!(chosen.image <= 2 && chosen.text <= 2, "{chosen:?}");
+    assert!(curve.smallest(1.0).is_some());
+    root.set_probes(probes(2, 8));
     let all = ListIndex::new(root.clone());
-    assert!(matches!(all.search(&data[0], 5, None), Err(NeedLists(l)) if l.len() == 8));
+    let text = all.search(&data[0], QueryKind::Text, 5, None);
+    assert!(matches!(text, Err(NeedLists(l)) if l.len() == 8));
+    let image = all.search(&data[0], QueryKind::Image, 5, None);
+    assert!(matches!(image, Err(NeedLists(l)) if l.len() == 2));
     // With every list probed, partitioned search is the exact scan.
     let mut exact = ListIndex::new(root);
     for (j, f) in p.files.iter().enumerate() {
@@ -100,12 +104,11 @@ fn probing_every_list_is_exact_and_the_curve_reaches_one() {
     let every: Vec<usize> = (0..8).collect();
     let q = &data[123];
     assert_eq!(
-        exact.search(q, 15, None).unwrap(),
+        exact.search(q, QueryKind::Text, 15, None).unwrap(),
         exact.scan(q, &every, 15, None).unwrap()
     );
-    // Probing fewer lists asks only for the nearest ones.
     index.add_list(0, &p.files[0]).unwrap();
-    assert_eq!(index.root().plan(q, 10, None).len(), 8);
+    assert_eq!(index.root().plan(q, QueryKind::Text, 10, None).len(), 8);
 }
 
 #[test]
@@ -113,18 +116,27 @@ fn a_filter_plans_lists_until_they_hold_enough_allowed_items() {
     let data = clustered(6, 30, 3);
     let (p, _) = build(&data, 6);
     let mut root = p.root.clone();
-    root.set_probes(1);
+    root.set_probes(Probes { image: 1, text: 1 });
     // Only items of two lists are allowed: the plan skips the others and takes both.
     let (a, na) = root.range(1);
     let (b, nb) = root.range(4);
     let allowed: Vec<bool> = (0..180u32)
         .map(|i| (a..a + na).contains(&i) || (b..b + nb).contains(&i))
         .collect();
-    let plan = root.plan(&data[0], (na + nb) as usize, Some(&allowed));
+    let plan = root.plan(
+        &data[0],
+        QueryKind::Text,
+        (na + nb) as usize,
+        Some(&allowed),
+    );
     let mut sorted = plan.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, [1, 4]);
-    assert_eq!(root.plan(&data[0], 1, Some(&allowed)).len(), 1);
+    assert_eq!(
+        root.plan(&data[0], QueryKind::Image, 1, Some(&allowed))
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -143,7 +155,7 @@ fn damaged_roots_and_lists_are_refused() {
     wrong[0] = b'X';
     assert!(err(&wrong).contains("magic"));
     let mut sizes = bytes.clone();
-    sizes[28 + 8 * DIM] ^= 1;
+    sizes[36 + 12 * DIM] ^= 1;
     assert!(err(&sizes).contains("add up"), "{}", err(&sizes));
     let mut index = ListIndex::new(p.root.clone());
     let short = &p.files[2][..p.files[2].len() - 1];
@@ -153,4 +165,58 @@ fn damaged_roots_and_lists_are_refused() {
     let f = p.root.list_file(2);
     f.check(&p.files[2]).unwrap();
     assert!(f.path.starts_with("lists/list."));
+}
+
+#[test]
+fn lists_shaped_for_the_text_direction_hold_a_text_querys_best_items_in_fewer_lists() {
+    // Text queries share one direction far from the images (CLIP's modality gap), so their
+    // best items are the ones furthest along it, whatever their group.
+    let data = clustered(6, 100, 5);
+    let gap = normalize(&[
+        1.0, -1.0, 0.5, 0.0, 0.25, -0.5, 1.0, 0.0, -0.25, 0.5, 0.0, 1.0, -1.0, 0.5, 0.0, 0.25,
+    ]);
+    let texts: Vec<Vec<f32>> = (0..60)
+        .map(|i| {
+            let near = &data[i * 7 % data.len()];
+            normalize(
+                &near
+                    .iter()
+                    .zip(&gap)
+                    .map(|(x, g)| 0.3 * x + g)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let unit: Vec<f32> = data.iter().flatten().copied().collect();
+    let scanned = |metric: Metric| {
+        let means = train(&unit, DIM, 12, 7, &metric);
+        let centroids = Centroids::from_means(&means, DIM, metric).unwrap();
+        let p = partition(&unit, DIM, centroids, Quantizer::fit(&unit, DIM));
+        let mut index = ListIndex::new(p.root.clone());
+        for (j, f) in p.files.iter().enumerate() {
+            index.add_list(j, f).unwrap();
+        }
+        let chosen = probe_curve(&index, &[], &texts[..30], 10)
+            .smallest(0.95)
+            .unwrap();
+        // Items scanned by the other half of the queries at that probe count.
+        let root = index.root();
+        texts[30..]
+            .iter()
+            .map(|t| {
+                let lists = root.ranked_lists(t);
+                let n: u32 = lists[..chosen.text as usize]
+                    .iter()
+                    .map(|&j| root.range(j).1)
+                    .sum();
+                n as usize
+            })
+            .sum::<usize>()
+    };
+    let plain = scanned(Metric::plain(DIM));
+    let shaped = scanned(Metric::for_texts(&texts[..30], DIM));
+    assert!(
+        shaped * 3 < plain * 2,
+        "text metric scans {shaped} items, plain {plain}"
+    );
 }

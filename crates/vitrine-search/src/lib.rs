@@ -15,7 +15,7 @@ pub use filter::Selection;
 pub use fuse::RRF_K;
 pub use keyword::{KeywordHit, KeywordRanking, Keywords};
 use vitrine_index::filters::Counts;
-use vitrine_index::lists::{ListIndex, NeedLists, Root};
+use vitrine_index::lists::{ListIndex, NeedLists, QueryKind, Root};
 use vitrine_index::{EncoderFiles, Hit, ItemTable, Manifest, SearchMode};
 
 /// A part of the site that arrives after the item table.
@@ -310,7 +310,7 @@ impl Engine {
         // The unfiltered window gives the counts and, when nothing is filtered, the ranking too
         // (one scan; the best k are its first k, ranks being a total order).
         let window: Vec<Hit> = match &semantic {
-            Some((vectors, v)) => vectors.search(v, WINDOW.max(k), None)?,
+            Some((vectors, v)) => vectors.search(v, QueryKind::Text, WINDOW.max(k), None)?,
             None => Vec::new(),
         };
         candidates.extend(window.iter().take(WINDOW).map(|h| h.index));
@@ -319,7 +319,9 @@ impl Engine {
         let mask = compiled.mask();
         let filtered = |n: usize| -> Result<Vec<Hit>> {
             Ok(match (&semantic, &mask) {
-                (Some((vectors, v)), Some(mask)) => vectors.search(v, n, Some(mask))?,
+                (Some((vectors, v)), Some(mask)) => {
+                    vectors.search(v, QueryKind::Text, n, Some(mask))?
+                }
                 _ => window.iter().take(n).copied().collect(),
             })
         };

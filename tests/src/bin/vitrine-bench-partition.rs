@@ -1,6 +1,7 @@
 //! The partitioned-index benchmark on synthetic CLIP-like vectors (see `data.rs`): partitioning
-//! time and peak memory as build-index does it, the probe curve, what a cold query fetches, warm
-//! query time natively, and list-file churn after changing 1% of the items. `./dev bench` runs it.
+//! time and peak memory as build-index does it (lists shaped for 1,000 text queries other than
+//! the measured ones), the probe curves, what a cold query fetches, warm query time natively, and
+//! list-file churn after changing 1% of the items. `./dev bench` runs it.
 
 #![allow(clippy::print_stdout)]
 
@@ -17,13 +18,17 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use data::{DIM, Mixture};
 use stats::{mean, realism};
-use vitrine_index::lists::{ListIndex, Root};
-use vitrine_index::partition::{SEED, default_lists, partition, probe_curve, train};
-use vitrine_index::{FileRef, Quantizer, Vectors};
+use vitrine_index::lists::{ListIndex, Probes, QueryKind, Root};
+use vitrine_index::partition::{
+    Centroids, Metric, SEED, default_lists, partition, probe_curve, train,
+};
+use vitrine_index::{FileRef, Quantizer};
 
 const DATA_SEED: u64 = 0xC11F;
 const IMAGE_QUERIES: usize = 200;
 const TEXT_QUERIES: u64 = 500;
+/// The build's text queries (titles and everyday queries): other draws than the measured ones.
+const BUILD_TEXTS: std::ops::Range<u64> = 1_000_000..1_001_000;
 const TARGET: f64 = 0.95;
 const MB: f64 = 1e6;
 
@@ -78,13 +83,15 @@ fn vm_hwm() -> u64 {
 /// does, prints `key=value` timings and peak memory, and leaves the result in `out`.
 fn partition_only(n: usize, factor: f64, out: &Path) -> Result<()> {
     let t = Instant::now();
-    let (unit, _) = Mixture::new(n, DATA_SEED).items(n);
+    let mix = Mixture::new(n, DATA_SEED);
+    let (unit, _) = mix.items(n);
+    let texts: Vec<Vec<f32>> = BUILD_TEXTS.map(|q| mix.text(q)).collect();
     let (data_s, data_hwm) = (t.elapsed().as_secs_f64(), vm_hwm());
     let t = Instant::now();
-    let trained = train(&unit, DIM, lists_for(n, factor), SEED);
+    let metric = Metric::for_texts(&texts, DIM);
+    let means = train(&unit, DIM, lists_for(n, factor), SEED, &metric);
     let train_s = t.elapsed().as_secs_f64();
-    let rows: Vec<Vec<f32>> = trained.chunks(DIM).map(<[f32]>::to_vec).collect();
-    let centroids = Vectors::quantize(&rows)?;
+    let centroids = Centroids::from_means(&means, DIM, metric)?;
     let p = partition(&unit, DIM, centroids, Quantizer::fit(&unit, DIM));
     let step_s = t.elapsed().as_secs_f64();
     let hwm = vm_hwm();
@@ -179,7 +186,11 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
     let texts: Vec<Vec<f32>> = (0..TEXT_QUERIES).map(|q| mix.text(q)).collect();
     let t = Instant::now();
     let curve = probe_curve(&index, &images, &texts, 10);
-    let chosen = curve.smallest(TARGET).unwrap_or(root.lists());
+    let all = root.lists() as u32;
+    let chosen = curve.smallest(TARGET).unwrap_or(Probes {
+        image: all,
+        text: all,
+    });
     println!(
         "  probe curve, recall@10 vs scanning every list ({} image + {} text queries, {:.0} s):",
         images.len(),
@@ -187,26 +198,31 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     println!("    {:>7} {:>8} {:>8}", "probes", "image", "text");
-    let mut shown: BTreeSet<usize> = [1, 2, 4, 8, 16, 32, 64].into();
-    shown.insert(chosen);
-    for p in shown.into_iter().filter(|&p| p <= root.lists()) {
-        let (i, t) = curve.at(p);
-        let mark = if p == chosen { "  ← chosen" } else { "" };
-        println!("    {p:>7} {i:>8.4} {t:>8.4}{mark}");
+    let mut shown: BTreeSet<u32> = [1, 2, 4, 8, 16, 32, 64].into();
+    shown.extend([chosen.image, chosen.text]);
+    for p in shown.into_iter().filter(|&p| p as usize <= root.lists()) {
+        let (i, t) = curve.at(Probes { image: p, text: p });
+        let mark = |c: u32| if p == c { "←" } else { " " };
+        println!(
+            "    {p:>7} {i:>8.4}{} {t:>8.4}{}",
+            mark(chosen.image),
+            mark(chosen.text)
+        );
     }
-    let cap = (root.lists() / 4).max(1);
+    let cap = (root.lists() / 4).max(1) as u32;
     println!(
-        "  chosen probes at {TARGET}: {chosen} of {} lists ({:.1}% of the items per query){}",
+        "  chosen probes at {TARGET}: image {}, text {} of {} lists{}",
+        chosen.image,
+        chosen.text,
         root.lists(),
-        100.0 * chosen as f64 / root.lists() as f64,
-        if chosen > cap {
+        if chosen.image.max(chosen.text) > cap {
             format!("; ABOVE build-index's default --max-probes {cap}: the build would fail")
         } else {
             String::new()
         }
     );
 
-    root.set_probes(chosen as u32);
+    root.set_probes(chosen);
     drop(index);
     let mut index = ListIndex::new(root.clone());
     for (j, f) in files.iter().enumerate() {
@@ -223,26 +239,39 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
         sizes.iter().sum::<f64>() / MB
     );
     let k = vitrine_search::WINDOW;
-    let cold: Vec<f64> = texts
+    let cold = |queries: &[Vec<f32>], kind: QueryKind| -> Vec<f64> {
+        queries
+            .iter()
+            .map(|q| {
+                let lists: f64 = root.plan(q, kind, k, None).iter().map(|&j| sizes[j]).sum();
+                root_bytes + lists
+            })
+            .collect()
+    };
+    let image_vectors: Vec<Vec<f32>> = images
         .iter()
-        .map(|q| {
-            let lists: f64 = root.plan(q, k, None).iter().map(|&j| sizes[j]).sum();
-            root_bytes + lists
-        })
+        .filter_map(|&i| index.decode(i).ok())
         .collect();
-    let (cold_mean, cold_p95) = (mean(&cold) / MB, p95(cold) / MB);
     let limit = if n >= 1_000_000 { 4.0 } else { 1.5 };
-    println!(
-        "  cold text query: root + {chosen} lists = {cold_mean:.2} MB mean, {cold_p95:.2} MB p95 \
-         (manifest and model excluded); goal ≤ {limit} MB at {}: {}",
-        if n >= 1_000_000 { "1M" } else { "100k" },
-        goal(cold_p95 <= limit)
-    );
+    for (kind, queries, name) in [
+        (QueryKind::Text, &texts, "text"),
+        (QueryKind::Image, &image_vectors, "image"),
+    ] {
+        let bytes = cold(queries, kind);
+        let (cold_mean, cold_p95) = (mean(&bytes) / MB, p95(bytes) / MB);
+        println!(
+            "  cold {name} query: root + {} lists = {cold_mean:.2} MB mean, {cold_p95:.2} MB p95 \
+             (manifest and model excluded); goal ≤ {limit} MB at {}: {}",
+            chosen.of(kind),
+            if n >= 1_000_000 { "1M" } else { "100k" },
+            goal(cold_p95 <= limit)
+        );
+    }
     let mut plan_ms = Vec::new();
     let mut warm_ms = Vec::new();
     for q in &texts {
         let t = Instant::now();
-        let lists = root.plan(q, k, None);
+        let lists = root.plan(q, QueryKind::Text, k, None);
         plan_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let hits = index.scan(q, &lists, k, None);
         warm_ms.push(t.elapsed().as_secs_f64() * 1e3);
