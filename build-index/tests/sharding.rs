@@ -269,17 +269,6 @@ fn images(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn npy(rows: usize, cols: usize, data: &[f32]) -> Vec<u8> {
-    let header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}\n");
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    data.iter()
-        .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
-    out
-}
-
 #[test]
 fn imported_embeddings_give_the_same_site_without_embedding() {
     let tmp = tempdir();
@@ -313,7 +302,11 @@ fn imported_embeddings_give_the_same_site_without_embedding() {
     meta += "{\"image_path\": \"/not/in/the/catalogue.png\"}\n";
     data.extend_from_slice(&[0.5; 16]);
     let n = files.len() + 1;
-    std::fs::write(emb.join("img_emb/img_emb_0.npy"), npy(n, 16, &data)).unwrap();
+    std::fs::write(
+        emb.join("img_emb/img_emb_0.npy"),
+        vitrine_testkit::npy_f32(n, 16, &data),
+    )
+    .unwrap();
     std::fs::write(emb.join("metadata/metadata_0.jsonl"), &meta).unwrap();
 
     let out = tmp.path().join("imported");
@@ -349,11 +342,11 @@ fn imported_embeddings_give_the_same_site_without_embedding() {
         assert!(built.run.stderr.contains(needle), "{}", built.run.stderr);
     };
     bad(
-        npy(n - 1, 16, &data[..(n - 1) * 16]),
+        vitrine_testkit::npy_f32(n - 1, 16, &data[..(n - 1) * 16]),
         &format!("img_emb_0.npy holds {} rows, ", n - 1),
     );
     bad(
-        npy(n, 8, &data[..n * 8]),
+        vitrine_testkit::npy_f32(n, 8, &data[..n * 8]),
         "img_emb_0.npy: width 8, the model --model ",
     );
     assert!(!tmp.path().join("bad").exists());

@@ -1,7 +1,7 @@
 //! vitrine's one test-support kit, for `build-index`'s tests and the browser tests alike: the
 //! real `build-index` binary and its outputs ([`cli`]), a built index read through the format's
 //! own types ([`site_dir`]), one HTTP test server with the knobs every test needs ([`server`]),
-//! test images ([`images`]), the release app shell with an index beside it ([`web`]), and a
+//! test images ([`images`]) and `.npy` embeddings ([`npy_f32`]), the release app shell with an index beside it ([`web`]), and a
 //! WebDriver client ([`webdriver`]) with helpers that read the page ([`page`]).
 //!
 //! ```sh
@@ -97,4 +97,21 @@ pub fn tempdir() -> tempfile::TempDir {
         .prefix("vitrine-test-")
         .tempdir()
         .expect("temp dir")
+}
+
+/// An `.npy` file's bytes for a `rows` × `cols` matrix of little-endian float32 (NumPy format
+/// 1.0, header padded to 64 bytes), as clip-retrieval writes its embeddings.
+pub fn npy_f32(rows: usize, cols: usize, data: &[f32]) -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    data.iter()
+        .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+    out
 }

@@ -4,8 +4,7 @@
 //! data drifted, so an unchanged item stays in its list.
 
 use anyhow::{Result, bail};
-use vitrine_index::lists::Probes;
-use vitrine_index::lists::{ListIndex, Root};
+use vitrine_index::lists::{ListIndex, Probes, Root};
 use vitrine_index::partition::{self, Centroids, Metric, Partitioned};
 use vitrine_index::{PartitionInfo, Quantizer};
 

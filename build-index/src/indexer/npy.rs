@@ -145,30 +145,18 @@ fn quoted(s: &str) -> Option<&str> {
     s[1..].split(q).next()
 }
 
-/// An `.npy` file's bytes for a matrix of float32 (tests write inputs with it).
-#[cfg(test)]
-pub(crate) fn write_f32(rows: usize, cols: usize, data: &[f32]) -> Vec<u8> {
-    let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    data.iter()
-        .for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn float32_and_float16_matrices_are_read() {
-        let m = parse(&write_f32(2, 3, &[1.0, 2.0, 3.0, 4.0, 5.0, -6.5])).unwrap();
+        let m = parse(&vitrine_testkit::npy_f32(
+            2,
+            3,
+            &[1.0, 2.0, 3.0, 4.0, 5.0, -6.5],
+        ))
+        .unwrap();
         assert_eq!((m.rows, m.cols, m.row(1)), (2, 3, &[4.0, 5.0, -6.5][..]));
         // numpy.save(np.array([[1, -2]], dtype='<f2')), version 2 header.
         let header = "{'descr': '<f2', 'fortran_order': False, 'shape': (1, 2), }\n";
@@ -181,7 +169,7 @@ mod tests {
 
     #[test]
     fn other_files_types_and_shapes_are_refused_with_the_fix() {
-        let good = write_f32(2, 2, &[0.0; 4]);
+        let good = vitrine_testkit::npy_f32(2, 2, &[0.0; 4]);
         let text = |b: &[u8]| parse(b).unwrap_err().to_string();
         assert!(text(b"PK\x03\x04").contains("not a NumPy .npy file"));
         let mut be = good.clone();

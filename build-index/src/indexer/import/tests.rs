@@ -36,7 +36,7 @@ fn rows_are_matched_by_id_path_or_url_and_strangers_are_counted() {
     let npy = write(
         base,
         "e.npy",
-        &npy::write_f32(4, 2, &[1., 1., 2., 2., 3., 3., 4., 4.]),
+        &vitrine_testkit::npy_f32(4, 2, &[1., 1., 2., 2., 3., 3., 4., 4.]),
     );
     let abs = base.join("img/./a.png").display().to_string();
     let meta = format!(
@@ -59,7 +59,7 @@ fn rows_are_matched_by_id_path_or_url_and_strangers_are_counted() {
     assert!(got.notes[1].starts_with("1 imported embeddings name no catalogue row"));
     // A CSV gives the same, with a relative path.
     let csv = write(base, "m.csv", b"image_path,other\nimg/a.png,x\n");
-    let npy = write(base, "one.npy", &npy::write_f32(1, 2, &[9., 9.]));
+    let npy = write(base, "one.npy", &vitrine_testkit::npy_f32(1, 2, &[9., 9.]));
     let got = read(&[npy], &[csv], "m", 2, &rows, base).unwrap();
     assert_eq!(got.by_row.get(&2), Some(&vec![9., 9.]));
 }
@@ -72,7 +72,7 @@ fn mismatched_files_are_refused_naming_the_file_and_the_fix() {
     let out = write(
         base,
         "out/img_emb/img_emb_0.npy",
-        &npy::write_f32(2, 2, &[0.; 4]),
+        &vitrine_testkit::npy_f32(2, 2, &[0.; 4]),
     );
     write(base, "out/metadata/metadata_0.jsonl", b"{\"id\": \"A\"}\n");
     let e = |r: Result<Imported>| format!("{:#}", r.err().unwrap());
@@ -110,7 +110,7 @@ fn mismatched_files_are_refused_naming_the_file_and_the_fix() {
     write(
         base,
         "out/img_emb/img_emb_0.npy",
-        &npy::write_f32(2, 2, &[0., 0., f32::NAN, 0.]),
+        &vitrine_testkit::npy_f32(2, 2, &[0., 0., f32::NAN, 0.]),
     );
     let text = e(read(
         std::slice::from_ref(&folder),
