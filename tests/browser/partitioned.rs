@@ -4,6 +4,10 @@
 //! sends whole packs.
 
 use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow, ensure};
 use vitrine_index::EncoderFiles;
@@ -12,7 +16,7 @@ use vitrine_protocol::INDEX_DIR;
 use vitrine_search::{Engine, Error, Query, Selection};
 use vitrine_testkit::encode;
 use vitrine_testkit::page::{SEARCH_TIMEOUT, wait_ready, wait_top};
-use vitrine_testkit::server::{TestServer, whole_file_reply};
+use vitrine_testkit::server::{Hit, Reply, TestServer, file_reply, whole_file_reply};
 use vitrine_testkit::site_dir::SiteDir;
 use vitrine_testkit::web::{Catalogue, WebSite};
 use vitrine_testkit::webdriver::Browser;
@@ -88,6 +92,40 @@ fn cut_lists(site: &WebSite, keep: &BTreeSet<usize>) -> Result<usize> {
     Ok(cut)
 }
 
+/// Lets the service worker's background thumbnail fetches through when dropped.
+struct Held(Arc<AtomicBool>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A server of the site answering with `reply`, whose answers to the service worker's background
+/// fetches of whole packs (no Range header) wait until the [`Held`] is dropped: a quick service
+/// worker would otherwise cache a pack before the page asks for it, and the page's own requests
+/// for that pack would never reach the host.
+fn serve_page_first(
+    site: &WebSite,
+    reply: fn(&Path, &Hit) -> Reply,
+) -> Result<(TestServer, Held)> {
+    let held = Arc::new(AtomicBool::new(true));
+    let root = site.root().to_path_buf();
+    let waiting = held.clone();
+    let server = TestServer::start(move |hit, _| {
+        let until = Instant::now() + Duration::from_secs(300);
+        while hit.file_path().contains("/thumbs/pack.")
+            && hit.header("Range").is_none()
+            && waiting.load(Ordering::SeqCst)
+            && Instant::now() < until
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        reply(&root, hit)
+    })?;
+    Ok((server, Held(held)))
+}
+
 /// Waits until the result `id` shows its thumbnail (decoded, non-empty) and returns its URL.
 fn thumbnail_shown(browser: &Browser, id: &str) -> Result<String> {
     browser.wait_until(&format!("the thumbnail of {id}"), SEARCH_TIMEOUT, || {
@@ -117,7 +155,7 @@ fn a_partitioned_site_answers_with_only_the_lists_its_queries_probe() -> Result<
         "every list is probed ({keep:?}): nothing to cut off"
     );
 
-    let server = site.serve()?;
+    let (server, _held) = serve_page_first(&site, file_reply)?;
     let browser = Browser::start()?;
     browser.goto(&site.page_url(&server, &format!("?q={}", encode(query))))?;
     wait_ready(&browser)?;
@@ -150,8 +188,7 @@ fn a_partitioned_site_answers_with_only_the_lists_its_queries_probe() -> Result<
 #[test]
 fn thumbnails_show_when_the_host_sends_whole_packs_each_fetched_once_by_the_page() -> Result<()> {
     let site = build()?;
-    let root = site.root().to_path_buf();
-    let server = TestServer::start(move |hit, _| whole_file_reply(&root, hit))?;
+    let (server, _held) = serve_page_first(&site, whole_file_reply)?;
     let browser = Browser::start()?;
     let query = "a cat";
     browser.goto(&site.page_url(&server, &format!("?q={}", encode(query))))?;
