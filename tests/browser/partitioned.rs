@@ -105,10 +105,7 @@ impl Drop for Held {
 /// fetches of whole packs (no Range header) wait until the [`Held`] is dropped: a quick service
 /// worker would otherwise cache a pack before the page asks for it, and the page's own requests
 /// for that pack would never reach the host.
-fn serve_page_first(
-    site: &WebSite,
-    reply: fn(&Path, &Hit) -> Reply,
-) -> Result<(TestServer, Held)> {
+fn serve_page_first(site: &WebSite, reply: fn(&Path, &Hit) -> Reply) -> Result<(TestServer, Held)> {
     let held = Arc::new(AtomicBool::new(true));
     let root = site.root().to_path_buf();
     let waiting = held.clone();

@@ -1,8 +1,11 @@
 //! The browser benchmark page (`bench/index.html`, and `bench/relaxed.html` built with relaxed
 //! SIMD; driven by `vitrine-bench-browser`): loads the exported text encoders from `data/` (the
 //! quantized one, then f16), times each one's first load and the warm encode of a 12-token query
-//! (median of 20), the wasm memory each load takes, and the int8 scan over 10k and 100k
-//! synthetic vectors, and writes the figures as JSON into `#result` for the driver to read.
+//! (median of 20), the wasm memory each load takes, the int8 scan over 10k and 100k synthetic
+//! vectors and a warm query of a partitioned 1M-item index, and writes the figures as JSON into
+//! `#result` for the driver to read.
+
+mod partitioned;
 
 use vitrine_clip::{ClipTokenizer, QuantTextEncoder, TextEncoder};
 use vitrine_index::Vectors;
@@ -171,6 +174,7 @@ async fn run() -> Result<serde_json::Value, String> {
         "quantized": quantized,
         "f16": f16,
         "rank": rank,
+        "partitioned": partitioned::run(first.len())?,
     }))
 }
 

@@ -78,29 +78,29 @@ pub fn list_bytes(dim: usize, codes: &[i8]) -> Vec<u8> {
     out
 }
 
+/// The SHA-256 of a list file, which names it and which the root keeps to check it.
+pub fn list_hash(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
 fn word(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 impl Root {
-    /// Describes lists of `sizes` items whose files are `list_files`, with `centroids` (one per
-    /// list) and the items' `quantizer`; every list is probed until [`Root::set_probes`].
+    /// Describes lists of `sizes` items whose files hash to `hashes` (see [`list_hash`]), with
+    /// `centroids` (one per list) and the items' `quantizer`; every list is probed until
+    /// [`Root::set_probes`].
     pub fn new(
         quantizer: Quantizer,
         centroids: Centroids,
         sizes: Vec<u32>,
-        list_files: &[Vec<u8>],
+        hashes: Vec<[u8; 32]>,
         fit: f32,
     ) -> Self {
         let all = sizes.len() as u32;
         let starts = starts(&sizes);
-        let hashes = list_files
-            .iter()
-            .map(|b| {
-                use sha2::Digest;
-                sha2::Sha256::digest(b).into()
-            })
-            .collect();
         Self {
             count: sizes.iter().sum(),
             probes: Probes {

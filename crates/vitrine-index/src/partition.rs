@@ -3,7 +3,7 @@
 //! spaced sample (at most [`SAMPLE_PER_LIST`] points per list) and every item is then assigned to
 //! its nearest centroid; the probe counts queries need are measured on the result ([`probe_curve`]).
 
-use crate::lists::{ListIndex, Probes, Root, list_bytes};
+use crate::lists::{ListIndex, Probes, Root, list_bytes, list_hash};
 use crate::vectors::{Quantizer, Vectors};
 
 /// Catalogues below this many items stay one list (full offline search, nothing to probe).
@@ -332,7 +332,8 @@ pub fn partition(
         files.push(list_bytes(dim, &quantizer.encode(&rows)));
         at += size as usize;
     }
-    let root = Root::new(quantizer, centroids, sizes, &files, fit);
+    let hashes = files.iter().map(|f| list_hash(f)).collect();
+    let root = Root::new(quantizer, centroids, sizes, hashes, fit);
     Partitioned { root, files, order }
 }
 

@@ -233,6 +233,17 @@ fn main() -> Result<()> {
             ms(&simd["rank"][format!("rank_{n}_ms")])
         );
     }
+    let part = &simd["partitioned"];
+    println!(
+        "  partitioned index of 1M items ({} lists, root {:.2} MB parsed in {:.1} ms), warm query, index part, median: text ({} lists) {:.2} ms, image ({} lists) {:.2} ms",
+        part["lists"],
+        mb(&part["root_bytes"]),
+        ms(&part["root_parse_ms"]),
+        part["text_probes"],
+        ms(&part["text_query_ms"]),
+        part["image_probes"],
+        ms(&part["image_query_ms"]),
+    );
     for (what, top) in &profiles {
         let parts: Vec<String> = top.iter().map(|(n, p)| format!("{n} {p:.0}%")).collect();
         println!("  profile of {what}: {}", parts.join(", "));
