@@ -2,7 +2,8 @@
 //! (never the internet): the maintainer's User-Agent arrives, requests to one host are spaced by
 //! `--delay`, a 503 with `Retry-After` is retried and a 404 skipped with its status, and a
 //! rebuild only revalidates (`If-None-Match` → 304) so that just a changed image is downloaded
-//! and embedded again.
+//! and embedded again; with `--thumbnails remote` the items show their image URLs, and given
+//! their embeddings the build requests no image at all.
 
 mod common;
 
@@ -282,4 +283,68 @@ fn a_rebuild_only_revalidates_and_a_changed_image_is_downloaded_again() {
     }
     let site = common::assert_complete_site(&out);
     assert_ne!(site.items_by_id()["cat-face"].thumbnail, cat_thumb);
+}
+
+#[test]
+fn remote_thumbnails_show_the_shops_image_urls_and_imported_embeddings_download_nothing() {
+    let tmp = tempdir();
+    let server = Server::start();
+    let catalogue = serve_emoji(&server, tmp.path(), &[]);
+    let build = |name: &str| {
+        new_build(
+            &catalogue,
+            &tmp.path().join(name),
+            &tmp.path().join(format!("{name}-cache")),
+        )
+        .args(["--delay", "0", "--allow-private-network"])
+        .args(["--thumbnails", "remote"])
+    };
+    let shows_urls = |name: &str| {
+        let site = common::assert_complete_site(&tmp.path().join(name));
+        for (id, item) in site.items_by_id() {
+            assert_eq!(item.thumbnail, None, "{id}: nothing packed");
+            assert_eq!(item.image, Some(server.url(&format!("/{id}.png"))), "{id}");
+        }
+        assert_eq!(site.chunk_table().packs().count(), 0, "no thumbnail pack");
+    };
+
+    // Each image is downloaded to be embedded, but no thumbnail is made or published.
+    let downloaded = build("downloaded").verbose().run();
+    assert!(
+        downloaded
+            .run
+            .stderr
+            .contains("6 item(s) show their picture from its image URL (--thumbnails remote)"),
+        "{}",
+        downloaded.run.stderr
+    );
+    let report = downloaded.expect(0);
+    assert_eq!(
+        (report.embedded, report.remote_images),
+        (EMOJI.len(), EMOJI.len())
+    );
+    assert_eq!(server.hits().len(), EMOJI.len());
+    shows_urls("downloaded");
+
+    // Given their embeddings (as a GPU cluster's job writes them), no image is even requested.
+    let dim = 16; // the tiny test model's
+    let data: Vec<f32> = (0..EMOJI.len() * dim)
+        .map(|x| ((x * 7) % 11) as f32 - 5.0)
+        .collect();
+    let meta: String = EMOJI
+        .iter()
+        .map(|name| format!("{}\n", serde_json::json!({ "id": name })))
+        .collect();
+    let (npy, metadata) = (tmp.path().join("emb.npy"), tmp.path().join("emb.jsonl"));
+    std::fs::write(&npy, vitrine_testkit::npy_f32(EMOJI.len(), dim, &data)).unwrap();
+    std::fs::write(&metadata, meta).unwrap();
+    server.clear();
+    let report = build("imported")
+        .args(["--embeddings".as_ref(), npy.as_os_str()])
+        .args(["--embeddings-metadata".as_ref(), metadata.as_os_str()])
+        .run()
+        .expect(0);
+    assert_eq!((report.embedded, report.remote_images), (0, EMOJI.len()));
+    assert_eq!(server.hits().len(), 0, "{:#?}", server.hits());
+    shows_urls("imported");
 }

@@ -1,19 +1,22 @@
 //! Hostile or broken input: catalogue text is shown as text, never run as HTML; only web links
 //! become links; a damaged index file stops the page with a clear error instead of wrong results,
-//! is never kept by the offline cache, and a thumbnail that does not match its hash is not shown.
+//! is never kept by the offline cache, and a thumbnail that does not match its hash is not shown;
+//! pictures left on the shop's own image host (`--thumbnails remote`) load within the page's
+//! Content-Security-Policy, and that host is not told the visitor's query.
 
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, ensure};
 use serde_json::{Value, json};
 use vitrine_index::chunks::METADATA_STEM;
-use vitrine_testkit::encode;
 use vitrine_testkit::page::{
     SEARCH_TIMEOUT, result_ids, result_mode, sw_controls, wait_degraded, wait_ready, wait_top,
 };
+use vitrine_testkit::server::TestServer;
 use vitrine_testkit::site_dir::SiteDir;
 use vitrine_testkit::web::{Catalogue, WebSite, XSS_TITLE};
 use vitrine_testkit::webdriver::Browser;
+use vitrine_testkit::{encode, repo_root};
 
 /// Installed before the page's own scripts: records alerts and Content-Security-Policy
 /// violations (an injected `onerror=` handler would be one).
@@ -316,5 +319,82 @@ fn an_overflowing_weight_still_ranks_and_a_chunk_missing_items_ends_in_an_error(
         message.contains("no item") && message.contains("damaged"),
         "the error does not say what is wrong: {message:?}"
     );
+    Ok(())
+}
+
+#[test]
+fn remote_pictures_load_from_the_shops_image_host_which_never_sees_the_query() -> Result<()> {
+    // The shop's image host: another origin, serving the catalogue's images.
+    let dir = repo_root().join("tests/catalogues");
+    let host = TestServer::files(&dir)?;
+    let mut catalogue = Catalogue::standard()?;
+    for row in &mut catalogue.rows {
+        let path = std::path::PathBuf::from(row["image"].as_str().unwrap_or_default());
+        let rel = path
+            .strip_prefix(&dir)?
+            .to_string_lossy()
+            .replace('\\', "/");
+        row["image"] = host.url_for(&format!("/{rel}")).into();
+    }
+    let site = WebSite::build(
+        &catalogue,
+        &[
+            "--thumbnails",
+            "remote",
+            "--allow-private-network",
+            "--delay",
+            "0",
+        ],
+    )?;
+    let downloads = host.requests();
+    let server = site.serve()?;
+    let browser = Browser::start()?;
+    browser.on_new_document(SPY)?;
+    let query = "a cat";
+    browser.goto(&site.page_url(&server, &format!("?q={}", encode(query))))?;
+    wait_ready(&browser)?;
+    let top = wait_top(
+        &browser,
+        query,
+        &site.cli_search(&["--text", query, "-k", "10"])?,
+    )?;
+    for id in &top[..3] {
+        let want = catalogue
+            .rows
+            .iter()
+            .find(|r| r["id"] == id.as_str())
+            .and_then(|r| r["image"].as_str())
+            .ok_or_else(|| anyhow!("no row {id}"))?
+            .to_string();
+        let src = browser.wait_until(&format!("the picture of {id}"), SEARCH_TIMEOUT, || {
+            let v = browser.execute(
+                "const i = document.querySelector(\
+                 `[data-testid=result][data-id=\"${arguments[0]}\"] img[data-testid=remote-image]`);\
+                 return i && i.complete && i.naturalWidth > 0 ? i.src : null;",
+                vec![json!(id)],
+            )?;
+            Ok(v.as_str().map(str::to_string))
+        })?;
+        ensure!(src == want, "{id} shows {src}, not its image {want}");
+    }
+    let spy = browser.execute("return window.__csp;", vec![])?;
+    ensure!(
+        spy.as_array().is_some_and(Vec::is_empty),
+        "Content-Security-Policy violations: {spy}"
+    );
+    // The page's requests to the image host name at most the page's origin, never the query.
+    let asked: Vec<_> = host.hits().into_iter().skip(downloads).collect();
+    ensure!(
+        asked.len() >= 3,
+        "{} pictures asked of the image host",
+        asked.len()
+    );
+    for hit in &asked {
+        let referer = hit.header("Referer").unwrap_or_default();
+        ensure!(
+            !referer.contains("cat") && !referer.contains("?"),
+            "the image host was told {referer:?}"
+        );
+    }
     Ok(())
 }

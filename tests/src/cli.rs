@@ -70,6 +70,8 @@ pub struct Report {
     pub embedded: usize,
     /// Embeddings taken from the cache.
     pub reused: usize,
+    /// Items shown from their image URL (`--thumbnails remote`).
+    pub remote_images: usize,
     /// Rows that cannot be used.
     pub skipped: Vec<SkippedRow>,
     /// Rows left out on purpose (unpublished products).

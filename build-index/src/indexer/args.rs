@@ -8,6 +8,15 @@ use vitrine_clip::{DEFAULT_MAX_PIXELS, DEFAULT_MODEL};
 
 use super::encoder;
 
+/// Where the page gets a row's picture (`--thumbnails`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Thumbnails {
+    /// Thumbnails made by the build and packed into the site (offline too).
+    Packed,
+    /// The row's own image URL, where it has one (no thumbnail made; not offline).
+    Remote,
+}
+
 /// Arguments of `build-index build`.
 #[derive(clap::Args)]
 pub(crate) struct Args {
@@ -82,6 +91,12 @@ pub(crate) struct Args {
     /// Longest side of thumbnails in pixels.
     #[arg(long, default_value_t = 256, value_name = "PIXELS")]
     pub(crate) thumb_size: u32,
+    /// Where the page gets pictures: `packed` makes thumbnails and packs them into the site;
+    /// `remote` shows rows whose image is an http(s) URL from that URL (the shop's own image
+    /// host; no thumbnail is made, and with --embeddings the image is not even downloaded).
+    /// Rows with local images are packed either way.
+    #[arg(long, value_enum, default_value = "packed")]
+    pub(crate) thumbnails: Thumbnails,
     /// The page's text encoder: `auto` ships the smallest layout that passes the quality gate
     /// (q8e4 ≈ 54 MB, q8e8 ≈ 65 MB, f16 ≈ 127 MB at ViT-B/32 size); a layout named here that
     /// misses the gate fails the build (status 1).

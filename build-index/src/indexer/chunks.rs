@@ -11,12 +11,12 @@ use vitrine_index::{CHUNK_SIZE, FileRef, Item, MetadataChunk, Thumbnail, sha256_
 
 use super::write::Staging;
 
-/// Writes the chunks of `items` (with `thumbs[i]` the JPEG of item `i`) over the lists' item
-/// ranges `(first, count)`, in order, and returns their table.
+/// Writes the chunks of `items` (with `thumbs[i]` the JPEG of item `i`, if it has one) over the
+/// lists' item ranges `(first, count)`, in order, and returns their table.
 pub(crate) fn write(
     staging: &Staging,
     mut items: Vec<Item>,
-    thumbs: &[&[u8]],
+    thumbs: &[Option<&[u8]>],
     lists: impl Iterator<Item = (u32, u32)>,
 ) -> Result<ChunkTable> {
     let mut table = ChunkTable::default();
@@ -27,7 +27,7 @@ pub(crate) fn write(
             let mut pack = Vec::new();
             let mut placed: HashMap<String, Thumbnail> = HashMap::new();
             for i in start..stop {
-                let jpeg = thumbs[i];
+                let Some(jpeg) = thumbs[i] else { continue };
                 let sha = sha256_hex(jpeg)[..16].to_string();
                 let thumb = placed.entry(sha.clone()).or_insert_with(|| {
                     let t = Thumbnail {

@@ -119,6 +119,7 @@ impl Inputs {
             batch_size: args.batch_size,
             workers: args.jobs.unwrap_or(cores) + io_workers,
             imported: &self.imported.by_row,
+            remote_thumbnails: args.thumbnails == super::args::Thumbnails::Remote,
         };
         let progress = Progress::new(rows.len() as u64, args.quiet);
         let mut load = || -> Result<_> {

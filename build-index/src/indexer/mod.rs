@@ -148,6 +148,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         indexed: indexed.len(),
         embedded,
         reused,
+        remote_images: indexed.iter().filter(|(_, _, t)| t.is_none()).count(),
         skipped,
         excluded: cat.excluded.iter().map(ReportRow::from).collect(),
         shortened: cat.shortened.iter().map(ReportRow::from).collect(),
@@ -233,9 +234,9 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         filters,
         keywords: keyword_index,
     };
-    let rows: Vec<(&catalogue::Row, &[u8])> = indexed
+    let rows: Vec<(&catalogue::Row, Option<&[u8]>)> = indexed
         .iter()
-        .map(|(row, _, thumb)| (*row, thumb.as_slice()))
+        .map(|(row, _, thumb)| (*row, thumb.as_deref()))
         .collect();
     let build_id = site::write(options, ckpt, &rows, computed)?;
     note(&format!(

@@ -21,14 +21,17 @@ use crate::local::{self, Confinement, LocalError};
 /// Files over this size are refused while reading: no catalogue image needs 256 MB.
 const MAX_FILE_BYTES: u64 = 256 << 20;
 
+/// A row's JPEG thumbnail, or `None` where the page shows its image URL (`--thumbnails remote`).
+pub(crate) type Thumb = Option<Vec<u8>>;
+
 /// What became of one row's image.
 pub(crate) enum ImageOutcome {
     /// Embedded (or taken from the cache) with its thumbnail.
     Done {
         /// Projected image features (not normalised).
         embedding: Vec<f32>,
-        /// JPEG thumbnail.
-        thumb: Vec<u8>,
+        /// Its thumbnail.
+        thumb: Thumb,
         /// Whether the embedding came from the cache.
         reused: bool,
     },
@@ -90,12 +93,12 @@ enum Prepared {
     Failed(RowError),
     Cached {
         embedding: Vec<f32>,
-        thumb: Vec<u8>,
+        thumb: Thumb,
     },
     Pending {
         hash: ImageHash,
         pixels: Vec<f32>,
-        thumb: Vec<u8>,
+        thumb: Thumb,
     },
 }
 
@@ -113,6 +116,9 @@ pub(crate) struct Settings<'a> {
     pub(crate) workers: usize,
     /// `--embeddings` by row number: read for hash and thumbnail, not run through the tower.
     pub(crate) imported: &'a HashMap<usize, Vec<f32>>,
+    /// `--thumbnails remote`: rows with an image URL are shown from it, so no thumbnail is made
+    /// for them (and an imported embedding's image is not read at all).
+    pub(crate) remote_thumbnails: bool,
 }
 
 /// Runs every row through the pipeline; `encoder` is called at most once, when the first image
@@ -220,8 +226,8 @@ pub(crate) fn run(
 /// image, like a feed's variants, embed it once).
 #[derive(Default)]
 struct Batch {
-    items: Vec<(usize, ImageHash, Vec<f32>, Vec<u8>)>,
-    copies: Vec<(usize, ImageHash, Vec<u8>)>,
+    items: Vec<(usize, ImageHash, Vec<f32>, Thumb)>,
+    copies: Vec<(usize, ImageHash, Thumb)>,
 }
 
 fn embed(
@@ -291,6 +297,13 @@ fn embed(
 /// Reads (or downloads), hashes, decodes, thumbnails and preprocesses one row's image (worker
 /// thread). A download that turns out truncated is fetched once more.
 fn prepare(row: &Row, s: &Settings<'_>) -> Prepared {
+    if let (true, Some(embedding)) = (shown_remote(row, s), s.imported.get(&row.row)) {
+        // Nothing to read: the embedding is given and the page shows the image from its URL.
+        return Prepared::Cached {
+            embedding: embedding.clone(),
+            thumb: None,
+        };
+    }
     let bytes = match read(&row.image, s) {
         Ok(b) => b,
         Err(e) => return Prepared::Failed(e),
@@ -337,11 +350,14 @@ fn prepare_bytes(row: &Row, s: &Settings<'_>, bytes: &[u8]) -> Result<Prepared, 
         let _ = s.embeddings.put(&[(hash, imported.clone())]);
         Some(imported.clone())
     });
-    let cached_thumb = s.thumbs.get(&hash);
-    if let (Some(embedding), Some(thumb)) = (&cached, &cached_thumb) {
+    let remote = shown_remote(row, s);
+    let cached_thumb = if remote { None } else { s.thumbs.get(&hash) };
+    if let Some(embedding) = &cached
+        && (remote || cached_thumb.is_some())
+    {
         return Ok(Prepared::Cached {
             embedding: embedding.clone(),
-            thumb: thumb.clone(),
+            thumb: cached_thumb,
         });
     }
     let (width, height) = probe.dimensions();
@@ -356,13 +372,14 @@ fn prepare_bytes(row: &Row, s: &Settings<'_>, bytes: &[u8]) -> Result<Prepared, 
         });
     };
     let image = probe.decode().map_err(image_error)?;
-    let thumb = match cached_thumb {
-        Some(t) => t,
-        None => {
+    let thumb = match (remote, cached_thumb) {
+        (true, _) => None,
+        (false, Some(t)) => Some(t),
+        (false, None) => {
             let t = thumbs::make(&image, s.thumb_size)?;
             // A cache write failure only costs time on the next build.
             let _ = s.thumbs.put(&hash, &t);
-            t
+            Some(t)
         }
     };
     Ok(match cached {
@@ -376,6 +393,11 @@ fn prepare_bytes(row: &Row, s: &Settings<'_>, bytes: &[u8]) -> Result<Prepared, 
             }
         }
     })
+}
+
+/// Whether the page shows `row`'s picture from its image URL (`--thumbnails remote`).
+fn shown_remote(row: &Row, s: &Settings<'_>) -> bool {
+    s.remote_thumbnails && matches!(row.image, ImageRef::Url(_))
 }
 
 fn describe(image: &ImageRef) -> String {

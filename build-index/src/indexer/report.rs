@@ -21,6 +21,8 @@ pub(crate) struct Report {
     pub(crate) embedded: usize,
     /// Embeddings taken from the cache.
     pub(crate) reused: usize,
+    /// Items the page shows from their image URL (`--thumbnails remote`): no thumbnail packed.
+    pub(crate) remote_images: usize,
     /// Rows that cannot be used, with the reason.
     pub(crate) skipped: Vec<ReportRow>,
     /// Rows left out on purpose (unpublished products).
@@ -154,6 +156,14 @@ impl Report {
                 } else {
                     self.searchable_columns.join(", ")
                 }
+            ));
+        }
+        if self.remote_images > 0 {
+            notes.push(format!(
+                "{} item(s) show their picture from its image URL (--thumbnails remote): nothing \
+                 packed for them, and they show none while the image host is unreachable \
+                 (offline too)",
+                self.remote_images
             ));
         }
         if self.damaged_cache_records > 0 {

@@ -191,11 +191,15 @@ pub(crate) fn run(args: &Args, shard: Shard, note: &dyn Fn(&str)) -> Result<Exit
         .map(|(_, r)| r.clone())
         .collect();
     let outcomes = inputs.embed(args, &share, note)?;
-    let (mut embedded, mut reused, mut skipped) = (0, 0, Vec::new());
+    let (mut embedded, mut reused, mut remote, mut skipped) = (0, 0, 0, Vec::new());
     for (row, outcome) in share.iter().zip(outcomes) {
         match outcome {
-            ImageOutcome::Done { reused: true, .. } => reused += 1,
-            ImageOutcome::Done { .. } => embedded += 1,
+            ImageOutcome::Done {
+                reused: r, thumb, ..
+            } => {
+                remote += usize::from(thumb.is_none());
+                if r { reused += 1 } else { embedded += 1 }
+            }
             ImageOutcome::Failed(e) => {
                 skipped.push(ReportRow::new(row.row, &row.id, e.to_string()))
             }
@@ -208,6 +212,7 @@ pub(crate) fn run(args: &Args, shard: Shard, note: &dyn Fn(&str)) -> Result<Exit
         indexed: embedded + reused,
         embedded,
         reused,
+        remote_images: remote,
         skipped,
         excluded: Vec::new(),
         shortened: Vec::new(),

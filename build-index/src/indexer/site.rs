@@ -18,7 +18,7 @@ use super::compute::Computed;
 use super::filters::Filters;
 use super::keywords::KeywordIndex;
 use super::write::Staging;
-use crate::catalogue::Row;
+use crate::catalogue::{ImageRef, Row};
 
 /// Where and what to write besides the computed parts.
 pub(crate) struct SiteOptions<'a> {
@@ -35,11 +35,12 @@ pub(crate) struct SiteOptions<'a> {
 }
 
 /// Writes every file of the site and its sealed manifest, then swaps the folder into place;
-/// returns the build id. `indexed` is each row with its thumbnail, in the vectors' order.
+/// returns the build id. `indexed` is each row with its thumbnail (`None`: the page shows the
+/// row's image URL), in the vectors' order.
 pub(crate) fn write(
     options: SiteOptions<'_>,
     ckpt: &Checkpoint,
-    indexed: &[(&Row, &[u8])],
+    indexed: &[(&Row, Option<&[u8]>)],
     computed: Computed,
 ) -> Result<String> {
     let Computed {
@@ -53,7 +54,7 @@ pub(crate) fn write(
     } = computed;
     let staging = Staging::new(options.out)?;
     let mut items = Vec::with_capacity(indexed.len());
-    for (i, (row, _)) in indexed.iter().enumerate() {
+    for (i, (row, thumb)) in indexed.iter().enumerate() {
         let facets = facet_results
             .iter()
             .map(|(f, values)| (f.name.clone(), values[i].1.clone()))
@@ -73,6 +74,10 @@ pub(crate) fn write(
             price: row.price.clone(),
             // Placed in its chunk's pack by `chunks::write`.
             thumbnail: None,
+            image: match (&row.image, thumb) {
+                (ImageRef::Url(url), None) => vitrine_index::safe_link(url),
+                _ => None,
+            },
             facets,
             extra: row
                 .extra
@@ -114,7 +119,7 @@ pub(crate) fn write(
         }
         list_refs.push(r);
     }
-    let thumbs: Vec<&[u8]> = indexed.iter().map(|(_, t)| *t).collect();
+    let thumbs: Vec<Option<&[u8]>> = indexed.iter().map(|(_, t)| *t).collect();
     let ranges = (0..lists.root.lists()).map(|j| lists.root.range(j));
     let chunk_table = super::chunks::write(&staging, items, &thumbs, ranges)?;
     let chunks_ref = put("chunks", "bin", &chunk_table.to_bytes())?;

@@ -41,6 +41,10 @@ pub struct Item {
     /// The thumbnail, in the chunk's pack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thumbnail: Option<Thumbnail>,
+    /// The picture on the shop's own image host, shown where no thumbnail is packed
+    /// (`build-index build --thumbnails remote`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
     /// Zero-shot facet labels by facet name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub facets: BTreeMap<String, FacetValue>,

@@ -124,7 +124,16 @@ fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
     let id = item.id.clone();
     // Checked again here: the page may be served an index from an older build-index.
     let href = item.link.as_deref().and_then(vitrine_index::safe_link);
-    let thumb = item.thumbnail.zip(pack);
+    // Packed thumbnails, else the shop's own image (`--thumbnails remote`), checked as links are.
+    let remote = item.image.as_deref().and_then(vitrine_index::safe_link);
+    let picture = match (item.thumbnail.zip(pack), remote) {
+        (Some((thumbnail, pack)), _) => Some(view! { <Thumb pack thumbnail/> }.into_any()),
+        (None, Some(src)) => Some(
+            view! { <img src=src alt="" decoding="async" loading="lazy" data-testid="remote-image"/> }
+                .into_any(),
+        ),
+        (None, None) => None,
+    };
     let score_text = format!("{score:.3}");
     let hover = format!("score {score_text}");
     let score_attr = score_text.clone();
@@ -138,7 +147,7 @@ fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
             tabindex="0"
             title=hover
         >
-            {thumb.map(|(thumbnail, pack)| view! { <Thumb pack thumbnail/> })}
+            {picture}
             <div class="meta">
                 <h2 class="title">{title}</h2>
                 {item.price.map(|p| view! { <p class="price">{p}</p> })}
