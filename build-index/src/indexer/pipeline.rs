@@ -114,7 +114,8 @@ pub(crate) struct Settings<'a> {
     pub(crate) thumb_size: u32,
     pub(crate) batch_size: usize,
     pub(crate) workers: usize,
-    /// `--embeddings` by row number: read for hash and thumbnail, not run through the tower.
+    /// `--embeddings` by row number: not run through the tower (the image is still read for its
+    /// hash and thumbnail, unless it is shown remote).
     pub(crate) imported: &'a HashMap<usize, Vec<f32>>,
     /// `--thumbnails remote`: rows with an image URL are shown from it, so no thumbnail is made
     /// for them (and an imported embedding's image is not read at all).
