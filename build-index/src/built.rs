@@ -25,11 +25,12 @@ pub(crate) fn read(site: &Path, file: &FileRef) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The list files of the site's vectors, from their root (checked against the manifest).
-pub(crate) fn list_files(site: &Path, files: &Files) -> Result<Vec<FileRef>> {
+/// The files beside the site's vectors root (lists, then groups), from the root (checked
+/// against the manifest).
+pub(crate) fn vector_files(site: &Path, files: &Files) -> Result<Vec<FileRef>> {
     let root = Root::from_bytes(&read(site, &files.vectors)?)
         .with_context(|| site.join(&files.vectors.path).display().to_string())?;
-    Ok(root.list_files())
+    Ok(root.files())
 }
 
 /// The chunk table of the site (checked against the manifest).
@@ -38,12 +39,12 @@ pub(crate) fn chunk_table(site: &Path, manifest: &Manifest) -> Result<ChunkTable
         .with_context(|| site.join(&manifest.files.chunks.path).display().to_string())
 }
 
-/// Every file of the site: those the manifest lists, and the list files, metadata chunks and
+/// Every file of the site: those the manifest lists, and the list and group files, metadata chunks and
 /// thumbnail packs that the vectors' root and the chunk table name (those of a missing or
 /// damaged root or table are left out: that file itself is reported).
 pub(crate) fn site_files(site: &Path, manifest: &Manifest) -> Vec<FileRef> {
     let mut files: Vec<FileRef> = manifest.files.all().into_iter().cloned().collect();
-    let lists = list_files(site, &manifest.files).unwrap_or_default();
+    let lists = vector_files(site, &manifest.files).unwrap_or_default();
     let table = chunk_table(site, manifest).unwrap_or_default();
     let named = table.metadata_files().chain(table.packs()).cloned();
     for f in lists.into_iter().chain(named) {

@@ -68,10 +68,11 @@ pub(crate) fn load(site: &Path) -> Result<Engine> {
     engine
         .add_vectors(&built::read(site, &files.vectors)?)
         .with_context(context)?;
-    // Every list, read once: the page fetches only those a query probes, and ranks the same.
-    for (j, list) in built::list_files(site, &files)?.iter().enumerate() {
+    // Every list and group, read once: the page fetches only those a query needs, and ranks
+    // the same.
+    for (j, file) in built::vector_files(site, &files)?.iter().enumerate() {
         engine
-            .add_list(j, &built::read(site, list)?)
+            .add_vector_file(j, &built::read(site, file)?)
             .with_context(context)?;
     }
     let encoder = vitrine_index::EncoderFiles {

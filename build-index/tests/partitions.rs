@@ -1,7 +1,7 @@
 //! The partitioned index through `build-index build`: probe counts are measured and recorded,
 //! probing it gives the answers scanning every list gives, the gate fails a build that cannot
 //! reach `--min-recall` within `--max-probes`, and a rebuild after a small change keeps the
-//! centroids and most list files.
+//! centroids, their groups and most list files.
 
 mod common;
 
@@ -20,8 +20,20 @@ fn root(out: &Path) -> Root {
     Root::from_bytes(&site.read(&site.manifest.files.vectors.path)).expect("root")
 }
 
-fn list_names(out: &Path) -> BTreeSet<String> {
-    root(out).list_files().into_iter().map(|f| f.path).collect()
+/// The names of the list files, then of the group files.
+fn file_names(out: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
+    let r = root(out);
+    let names = |range: std::ops::Range<usize>| range.map(|j| r.file(j).path).collect();
+    (names(0..r.lists()), names(r.lists()..r.file_count()))
+}
+
+fn centroids(out: &Path) -> vitrine_index::partition::Centroids {
+    let (site, r) = (SiteDir::open(out), root(out));
+    let groups: Vec<Vec<u8>> = (r.lists()..r.file_count())
+        .map(|j| site.read(&r.file(j).path))
+        .collect();
+    r.centroids(&groups)
+        .expect("the group files hold the centroids")
 }
 
 #[test]
@@ -50,6 +62,13 @@ fn a_partitioned_build_records_its_measured_probe_count_and_loads_as_the_page_do
         (r.lists(), probes.image, probes.text),
         (4, p.image_probes, p.text_probes)
     );
+    // Four lists fall into √4 = 2 groups; a query ranks the lists of the groups it probes.
+    assert_eq!(
+        (r.groups(), probes.image_groups, probes.text_groups),
+        (2, p.image_group_probes, p.text_group_probes)
+    );
+    assert_eq!(p.groups, 2);
+    assert!((1..=2).contains(&p.image_group_probes) && (1..=2).contains(&p.text_group_probes));
     assert_eq!(r.count(), site.manifest.count);
     // "More like this" puts the item first; the CLI loads and probes the lists as the page does.
     let first = &site.items()[0].id;
@@ -73,17 +92,29 @@ fn one_list_is_the_default_for_a_small_catalogue_and_is_part_of_the_first_downlo
         ),
         (1, 1, 1)
     );
-    assert_eq!(site.manifest.files.lists.len(), 1);
+    // The list and its group (one centroid) come with the first download.
+    let names: Vec<String> = site
+        .manifest
+        .files
+        .lists
+        .iter()
+        .map(|f| f.path.clone())
+        .collect();
     assert_eq!(
-        site.manifest.files.lists[0].path,
-        root(&out).list_file(0).path
+        names,
+        root(&out)
+            .files()
+            .into_iter()
+            .map(|f| f.path)
+            .collect::<Vec<_>>()
     );
+    assert!(names[0].starts_with("lists/list.") && names[1].starts_with("lists/group."));
     // Kept offline with the rest of what search needs.
     let offline = site
         .manifest
         .files
         .offline(&site.chunk_table(), Some(&root(&out)));
-    assert!(offline.core.contains(&site.manifest.files.lists[0].path));
+    assert!(names.iter().all(|n| offline.core.contains(n)));
     assert!(offline.on_demand.is_empty());
 }
 
@@ -128,7 +159,8 @@ fn a_rebuild_after_a_small_change_keeps_the_centroids_and_most_list_files() {
         .args(["--partitions", "4", "--allow-outside-paths"])
         .run()
         .expect(0);
-    let (root_a, lists_a) = (root(&out), list_names(&out));
+    let (root_a, (lists_a, groups_a)) = (root(&out), file_names(&out));
+    let centroids_a = centroids(&out);
     // One row of 36 loses its line: its list file changes, the others stay.
     let mut lines: Vec<&str> = text.lines().collect();
     lines.remove(5);
@@ -147,20 +179,17 @@ fn a_rebuild_after_a_small_change_keeps_the_centroids_and_most_list_files() {
         rebuilt.run.stderr
     );
     let root_b = root(&out);
-    assert_eq!(
-        root_b.centroids(),
-        root_a.centroids(),
-        "the centroids are kept"
-    );
+    assert_eq!(centroids(&out), centroids_a, "the centroids are kept");
     assert_eq!(
         root_b.quantizer(),
         root_a.quantizer(),
         "the int8 scale is kept"
     );
-    let lists_b = list_names(&out);
+    let (lists_b, groups_b) = file_names(&out);
     assert_eq!(
         lists_a.difference(&lists_b).count(),
         1,
         "one list file renamed: {lists_a:?} → {lists_b:?}"
     );
+    assert_eq!(groups_a, groups_b, "kept centroids keep their groups");
 }

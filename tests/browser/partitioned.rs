@@ -1,6 +1,6 @@
-//! A partitioned index in the browser: the page fetches only the lists a query probes (every
-//! other list file is deleted from the served site, and it still answers as `build-index search`
-//! does), and thumbnails come out of their packs whether the host answers Range requests or
+//! A partitioned index in the browser: the page fetches only the groups and lists a query needs
+//! (every other list and group file is deleted from the served site, and it still answers as
+//! `build-index search` does), and thumbnails come out of their packs whether the host answers Range requests or
 //! sends whole packs.
 
 use std::collections::BTreeSet;
@@ -38,8 +38,9 @@ fn build() -> Result<WebSite> {
     Ok(site)
 }
 
-/// The lists the page's own engine asks for to answer `query` (run natively on the site's files).
-fn lists_needed(site: &WebSite, query: &Query) -> Result<BTreeSet<usize>> {
+/// The files beside the vectors' root (groups and lists) the page's own engine asks for to
+/// answer `query` (run natively on the site's files).
+fn files_needed(site: &WebSite, query: &Query) -> Result<BTreeSet<usize>> {
     let dir = SiteDir::open(&site.index_dir());
     let files = dir.manifest.files.clone();
     let mut engine = Engine::open(dir.manifest.clone(), &dir.read(&files.items.path))?;
@@ -62,10 +63,12 @@ fn lists_needed(site: &WebSite, query: &Query) -> Result<BTreeSet<usize>> {
             &Selection::default(),
             48,
         ) {
-            Err(Error::NeedLists(lists)) => {
-                for j in lists {
-                    let file = engine.list_file(j).ok_or_else(|| anyhow!("no list {j}"))?;
-                    engine.add_list(j, &dir.read(&file.path))?;
+            Err(Error::NeedFiles(files)) => {
+                for j in files {
+                    let file = engine
+                        .vector_file(j)
+                        .ok_or_else(|| anyhow!("no file {j}"))?;
+                    engine.add_vector_file(j, &dir.read(&file.path))?;
                     needed.insert(j);
                 }
             }
@@ -77,13 +80,13 @@ fn lists_needed(site: &WebSite, query: &Query) -> Result<BTreeSet<usize>> {
     }
 }
 
-/// Deletes every list file of the site but those of `keep`.
-fn cut_lists(site: &WebSite, keep: &BTreeSet<usize>) -> Result<usize> {
+/// Deletes every list and group file of the site but those of `keep`.
+fn cut_files(site: &WebSite, keep: &BTreeSet<usize>) -> Result<usize> {
     let dir = SiteDir::open(&site.index_dir());
     let root = Root::from_bytes(&dir.read(&dir.manifest.files.vectors.path))?;
-    let kept: BTreeSet<String> = keep.iter().map(|&j| root.list_file(j).path).collect();
+    let kept: BTreeSet<String> = keep.iter().map(|&j| root.file(j).path).collect();
     let mut cut = 0;
-    for f in root.list_files() {
+    for f in root.files() {
         if !kept.contains(&f.path) {
             std::fs::remove_file(site.index_dir().join(&f.path))?;
             cut += 1;
@@ -137,16 +140,16 @@ fn thumbnail_shown(browser: &Browser, id: &str) -> Result<String> {
 }
 
 #[test]
-fn a_partitioned_site_answers_with_only_the_lists_its_queries_probe() -> Result<()> {
+fn a_partitioned_site_answers_with_only_the_groups_and_lists_its_queries_need() -> Result<()> {
     let site = build()?;
     let query = "a red apple";
     let like = Catalogue::standard()?.ids()[7].clone();
-    let text_lists = lists_needed(&site, &Query::Text(query.into()))?;
-    let like_lists = lists_needed(&site, &Query::Like(like.clone()))?;
+    let text_files = files_needed(&site, &Query::Text(query.into()))?;
+    let like_files = files_needed(&site, &Query::Like(like.clone()))?;
     let expected_text = site.cli_search(&["--text", query, "-k", "10"])?;
     let expected_like = site.cli_search(&["--like", &like, "-k", "10"])?;
-    let keep: BTreeSet<usize> = text_lists.union(&like_lists).copied().collect();
-    let cut = cut_lists(&site, &keep)?;
+    let keep: BTreeSet<usize> = text_files.union(&like_files).copied().collect();
+    let cut = cut_files(&site, &keep)?;
     ensure!(
         cut > 0,
         "every list is probed ({keep:?}): nothing to cut off"
@@ -159,7 +162,7 @@ fn a_partitioned_site_answers_with_only_the_lists_its_queries_probe() -> Result<
     wait_top(&browser, query, &expected_text)?;
     browser.goto(&site.page_url(&server, &format!("?like={}", encode(&like))))?;
     wait_top(&browser, "more like this", &expected_like)?;
-    // Only probed lists were asked for; thumbnails came as ranges of their packs.
+    // Only the groups and lists needed were asked for; thumbnails came as ranges of their packs.
     let hits = server.hits();
     let lists: BTreeSet<String> = hits
         .iter()
@@ -187,14 +190,7 @@ fn thumbnails_show_when_the_host_sends_whole_packs_each_fetched_once_by_the_page
     let site = build()?;
     let (server, _held) = serve_page_first(&site, whole_file_reply)?;
     let browser = Browser::start()?;
-    let query = "a cat";
-    browser.goto(&site.page_url(&server, &format!("?q={}", encode(query))))?;
-    wait_ready(&browser)?;
-    let top = wait_top(
-        &browser,
-        query,
-        &site.cli_search(&["--text", query, "-k", "10"])?,
-    )?;
+    let top = site.open_text_search(&browser, &server, "a cat")?;
     for id in &top[..4] {
         thumbnail_shown(&browser, id)?;
     }

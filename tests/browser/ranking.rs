@@ -15,11 +15,7 @@ fn text_query_top10_equals_cli_search() -> Result<()> {
     let server = site.serve()?;
     let browser = Browser::start()?;
     for query in ["a cat", "red apple", "hat + summer - winter"] {
-        let expected = site.cli_search(&["--text", query, "-k", "10"])?;
-        ensure!(expected.len() == 10, "the CLI found {expected:?}");
-        browser.goto(&site.page_url(&server, &format!("?q={}", encode(query))))?;
-        wait_ready(&browser)?;
-        wait_top(&browser, &format!("?q={query}"), &expected)?;
+        site.open_text_search(&browser, &server, query)?;
     }
     Ok(())
 }
@@ -50,10 +46,7 @@ fn both_worker_builds_and_the_f16_encoder_rank_as_the_cli() -> Result<()> {
         );
     }
     site.rebuild(&Catalogue::standard()?, &["--text-encoder", "f16"])?;
-    let expected = site.cli_search(&["--text", query, "-k", "10"])?;
-    browser.goto(&site.page_url(&server, &format!("?q={}", encode(query))))?;
-    wait_ready(&browser)?;
-    wait_top(&browser, &format!("{query} (f16)"), &expected)?;
+    site.open_text_search(&browser, &server, query)?;
     ensure!(
         engine(&browser)? == "f16",
         "the page runs {:?}",

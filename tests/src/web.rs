@@ -23,7 +23,9 @@ use serde_json::Value;
 use vitrine_index::{MANIFEST, Manifest};
 
 use crate::cli::{Cli, tiny_model};
+use crate::page;
 use crate::server::TestServer;
+use crate::webdriver::Browser;
 use crate::{copy_dir, repo_root, run};
 
 /// Sizes and modification times of everything `trunk build` reads.
@@ -320,5 +322,21 @@ impl WebSite {
     /// The page's URL on `server` plus `query` (e.g. `?q=cat`).
     pub fn page_url(&self, server: &TestServer, query: &str) -> String {
         format!("{}{}{query}", server.url(), self.prefix)
+    }
+
+    /// Opens the page on `server` at `?q=<text>`, waits until it is ready and shows the top 10
+    /// that `build-index search --text <text>` ranks, and returns the ids it shows: the check
+    /// that the page ranks as the command line does.
+    pub fn open_text_search(
+        &self,
+        browser: &Browser,
+        server: &TestServer,
+        text: &str,
+    ) -> Result<Vec<String>> {
+        let expected = self.cli_search(&["--text", text, "-k", "10"])?;
+        ensure!(expected.len() == 10, "the CLI found {expected:?}");
+        browser.goto(&self.page_url(server, &format!("?q={}", crate::encode(text))))?;
+        page::wait_ready(browser)?;
+        page::wait_top(browser, &format!("?q={text}"), &expected)
     }
 }

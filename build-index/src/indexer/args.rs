@@ -114,7 +114,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "FRACTION")]
     pub(crate) min_recall: Option<f64>,
     /// Split the vectors into this many lists [default: one list below 5,000 items, else
-    /// √(8·items)]; the page fetches only the lists a query probes.
+    /// √(8·items), in √lists groups]; the page fetches only the groups and lists a query needs.
     #[arg(long, value_name = "N")]
     pub(crate) partitions: Option<usize>,
     /// The most lists a query may probe [default: a quarter of the lists, at least 4].

@@ -19,6 +19,8 @@ const CLIPPED: f64 = 1e-4;
 pub(crate) struct Previous {
     /// Its vectors' root.
     pub(crate) root: Root,
+    /// Its centroids (from the root's group files).
+    pub(crate) centroids: Centroids,
 }
 
 /// Lists made, in item order, with a line for the log.
@@ -56,7 +58,7 @@ pub(crate) fn arrange(
             fresh_quantizer()
         };
         if same_size && lists > 1 {
-            let kept = partition::partition(unit, dim, prev.root.centroids().clone(), quantizer);
+            let kept = partition::partition(unit, dim, prev.centroids, quantizer)?;
             let drift = prev.root.fit() - kept.root.fit();
             if drift <= DRIFT {
                 let scale = if clipped <= CLIPPED {
@@ -126,7 +128,7 @@ fn trained(
     };
     let centroids = Centroids::from_means(&means, dim, metric)?;
     Ok(Arranged {
-        lists: partition::partition(unit, dim, centroids, Quantizer::fit(unit, dim)),
+        lists: partition::partition(unit, dim, centroids, Quantizer::fit(unit, dim))?,
         note,
     })
 }
@@ -155,21 +157,27 @@ pub(crate) fn measure(
     let root = &lists.root;
     let count = root.count() as usize;
     let mut index = ListIndex::new(root.clone());
-    for (j, f) in lists.files.iter().enumerate() {
-        index.add_list(j, f)?;
+    for (j, (_, bytes)) in lists.site_files().into_iter().enumerate() {
+        index.add_file(j, bytes)?;
     }
     let step = count.div_ceil(IMAGE_QUERIES).max(1);
     let images: Vec<u32> = (0..count as u32).step_by(step).collect();
     let curve = partition::probe_curve(&index, &images, texts, 10);
-    let lists_n = root.lists();
+    let (lists_n, groups_n) = (root.lists(), root.groups());
     let cap = max_probes
         .unwrap_or((lists_n / 4).max(lists_n.min(4)))
         .clamp(1, lists_n);
-    let within = |p: &Probes| p.image as usize <= cap && p.text as usize <= cap;
-    let Some(probes) = curve.smallest(min_recall).filter(within) else {
+    // What a cold query fetches: group files and list files, at their mean sizes.
+    let mean = |files: &[Vec<u8>]| {
+        files.iter().map(Vec::len).sum::<usize>() as f64 / files.len().max(1) as f64
+    };
+    let (group_bytes, list_bytes) = (mean(&lists.groups), mean(&lists.files));
+    let Some(probes) = curve.cheapest(min_recall, group_bytes, list_bytes, cap) else {
         let all = Probes {
             image: cap as u32,
             text: cap as u32,
+            image_groups: groups_n as u32,
+            text_groups: groups_n as u32,
         };
         let (image, text) = curve.at(all);
         bail!(
@@ -182,8 +190,11 @@ pub(crate) fn measure(
     lists.root.set_probes(probes);
     Ok(PartitionInfo {
         lists: lists_n as u32,
+        groups: groups_n as u32,
         image_probes: probes.image,
         text_probes: probes.text,
+        image_group_probes: probes.image_groups,
+        text_group_probes: probes.text_groups,
         image_queries: images.len() as u32,
         image_recall: floor4(image_recall),
         text_queries: texts.len() as u32,

@@ -271,8 +271,13 @@ fn previous_root(out: &std::path::Path, fingerprint: &str) -> Option<lists::Prev
         return None;
     }
     let bytes = crate::built::read(out, &m.files.vectors).ok()?;
+    let root = vitrine_index::lists::Root::from_bytes(&bytes).ok()?;
+    let groups = (root.lists()..root.file_count())
+        .map(|j| crate::built::read(out, &root.file(j)).ok())
+        .collect::<Option<Vec<_>>>()?;
     Some(lists::Previous {
-        root: vitrine_index::lists::Root::from_bytes(&bytes).ok()?,
+        centroids: root.centroids(&groups).ok()?,
+        root,
     })
 }
 

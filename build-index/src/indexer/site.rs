@@ -111,9 +111,8 @@ pub(crate) fn write(
     };
     let items_ref = put("items", "json", &serde_json::to_vec(&table)?)?;
     let vectors_ref = put("vectors", "bin", &lists.root.to_bytes())?;
-    let mut list_refs = Vec::with_capacity(lists.files.len());
-    for bytes in &lists.files {
-        let r = FileRef::for_content(vitrine_index::lists::LIST_STEM, "bin", bytes);
+    let mut list_refs: Vec<FileRef> = Vec::with_capacity(lists.files.len() + lists.groups.len());
+    for (r, bytes) in lists.site_files() {
         if !list_refs.contains(&r) {
             staging.write(&r.path, bytes)?;
         }
@@ -162,9 +161,9 @@ pub(crate) fn write(
         info,
         files: Files {
             vectors: vectors_ref,
-            // One list is part of the site's first download and kept offline; the root
-            // describes the lists of a partitioned index.
-            lists: if list_refs.len() == 1 {
+            // One list (and its group) is part of the site's first download and kept offline;
+            // the root describes the lists and groups of a partitioned index.
+            lists: if lists.root.lists() == 1 {
                 list_refs
             } else {
                 Vec::new()

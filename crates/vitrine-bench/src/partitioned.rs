@@ -1,6 +1,7 @@
 //! A warm query against a partitioned index of the partition benchmark's 1M-item shape (its list
 //! count and the probe counts it measured, lists of the mean size, random codes): the index part of
-//! a query in the browser, ranking the root's centroids and scanning the probed lists.
+//! a query in the browser, ranking the root's groups, their lists' centroids and scanning the
+//! probed lists.
 
 use vitrine_index::lists::{ListIndex, Probes, QueryKind, Root, list_bytes, list_hash};
 use vitrine_index::partition::{Centroids, Metric, default_lists};
@@ -11,7 +12,12 @@ use crate::{median, now, synthetic};
 /// Items of the shape.
 const ITEMS: usize = 1_000_000;
 /// The probe counts `vitrine-bench-partition` chose at 1M items (README, "A partitioned index").
-const PROBES: Probes = Probes { image: 7, text: 21 };
+const PROBES: Probes = Probes {
+    image: 7,
+    text: 21,
+    image_groups: 16,
+    text_groups: 14,
+};
 /// Results asked for, as the page does.
 const K: usize = 48;
 
@@ -55,7 +61,8 @@ pub(crate) fn run(dim: usize) -> Result<serde_json::Value, String> {
         .flat_map(|v| normalize(v).into_iter().map(|x| 0.7 * x))
         .collect();
     let centroids = Centroids::from_means(&means, dim, Metric::plain(dim)).map_err(err)?;
-    let mut root = Root::new(Quantizer::fit(&sample, dim), centroids, sizes, hashes, 0.7);
+    let (mut root, groups) =
+        Root::new(Quantizer::fit(&sample, dim), &centroids, sizes, hashes, 0.7).map_err(err)?;
     root.set_probes(PROBES);
     let bytes = root.to_bytes();
     let t = now();
@@ -70,10 +77,16 @@ pub(crate) fn run(dim: usize) -> Result<serde_json::Value, String> {
     for (name, kind) in [("text", QueryKind::Text), ("image", QueryKind::Image)] {
         let mut times = Vec::new();
         for q in &queries {
-            let needed = index.root().plan(q, kind, K, None);
-            for j in needed {
-                let (_, size) = index.root().range(j);
-                index.add_list(j, &list_file(j, size, dim)).map_err(err)?;
+            // Load what the query needs (its groups, then its lists), as the page does.
+            while let Err(need) = index.search(q, kind, K, None) {
+                for j in need.0 {
+                    let lists = index.root().lists();
+                    let bytes = match j.checked_sub(lists) {
+                        Some(g) => groups[g].clone(),
+                        None => list_file(j, index.root().range(j).1, dim),
+                    };
+                    index.add_file(j, &bytes).map_err(err)?;
+                }
             }
             for i in 0..6 {
                 let t = now();
@@ -93,6 +106,9 @@ pub(crate) fn run(dim: usize) -> Result<serde_json::Value, String> {
     out.insert("lists".into(), lists.into());
     out.insert("text_probes".into(), PROBES.text.into());
     out.insert("image_probes".into(), PROBES.image.into());
+    out.insert("groups".into(), index.root().groups().into());
+    out.insert("text_group_probes".into(), PROBES.text_groups.into());
+    out.insert("image_group_probes".into(), PROBES.image_groups.into());
     out.insert("root_bytes".into(), bytes.len().into());
     out.insert("root_parse_ms".into(), parse_ms.into());
     Ok(out.into())

@@ -189,29 +189,31 @@ impl<T> SearchFiles<T> {
 
 /// The files to keep for offline use, relative to the index folder: those needed to search and
 /// show results (`core`), the thumbnail packs, which a page may skip when they are large, and
-/// the lists of a partitioned index, kept once a search fetched them.
+/// the lists and groups of a partitioned index, kept once a search fetched them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OfflineFiles {
-    /// Encoder, vectors (root and the list of an unpartitioned index), item table, chunk table,
+    /// Encoder, vectors (root, and the list and group of an unpartitioned index), item table, chunk table,
     /// metadata chunks and keyword shards.
     pub core: Vec<String>,
     /// Every thumbnail pack.
     pub thumbnails: Vec<String>,
     /// The packs' total size in bytes.
     pub thumbnail_bytes: u64,
-    /// Files kept once fetched, never fetched ahead: the lists of a partitioned index.
+    /// Files kept once fetched, never fetched ahead: the lists and groups of a partitioned index.
     #[serde(default)]
     pub on_demand: Vec<String>,
 }
 
 /// Every file besides the manifest; the metadata chunks and thumbnail packs are in the chunk
-/// table, the lists of a partitioned index in the vectors' root.
+/// table, the lists and groups of a partitioned index in the vectors' root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Files {
-    /// The root of the int8 vectors ([`crate::lists`]): centroids, and each list's file.
+    /// The root of the int8 vectors ([`crate::lists`]): group directions, each list's and each
+    /// group's file.
     pub vectors: FileRef,
-    /// The list file of an index that is one list, downloaded with the root and kept offline;
-    /// empty when partitioned (the root describes the lists, fetched as queries need them).
+    /// The list file and group file of an index that is one list, downloaded with the root and
+    /// kept offline; empty when partitioned (the root describes the lists and groups, fetched as
+    /// queries need them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lists: Vec<FileRef>,
     /// Ids of all items in catalogue order, and each item's facet labels.
@@ -243,12 +245,12 @@ impl Files {
         out
     }
 
-    /// Every file of the site: those the manifest lists, the list files `root` names and the
+    /// Every file of the site: those the manifest lists, the list and group files `root` names and the
     /// metadata chunks and thumbnail packs of `table`.
     pub fn site_files(&self, root: &Root, table: &ChunkTable) -> Vec<FileRef> {
         let mut out: Vec<FileRef> = self.all().into_iter().cloned().collect();
         for f in root
-            .list_files()
+            .files()
             .into_iter()
             .chain(table.metadata_files().cloned())
             .chain(table.packs().cloned())
@@ -266,7 +268,7 @@ impl Files {
         core.extend(table.metadata_files().map(|f| f.path.clone()));
         let on_demand = match root {
             Some(root) if self.lists.is_empty() => {
-                root.list_files().into_iter().map(|f| f.path).collect()
+                root.files().into_iter().map(|f| f.path).collect()
             }
             _ => Vec::new(),
         };

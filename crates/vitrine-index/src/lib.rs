@@ -6,6 +6,7 @@
 pub mod chunks;
 mod files;
 pub mod filters;
+pub mod groups;
 pub mod keywords;
 pub mod lists;
 mod manifest;

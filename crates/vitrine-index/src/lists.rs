@@ -1,27 +1,35 @@
-//! The vectors as a partitioned index: a small root (centroids, list sizes and hashes, the int8
-//! centre and scale, the measured probe counts) and one list file of int8 codes per list. Items
+//! The vectors as a partitioned index: a small root and, beside it, one list file of int8 codes
+//! per list and one file per group of lists holding their centroids ([`crate::groups`]). Items
 //! are numbered in list order, so list `j` holds items `start[j] .. start[j] + size[j]`; a query
-//! ranks the centroids, fetches the few lists its kind needs and scores them as the flat scan
-//! does. A small catalogue is one list: the same ranking as scanning everything.
+//! ranks the groups, fetches the few group files its kind needs, ranks their lists, fetches
+//! those and scores them as the flat scan does. A small catalogue is one list in one group: the
+//! same ranking as scanning everything.
 //!
-//! Root, `vectors.<hash>.bin` (little-endian): magic `VTRR`, u32 version 1, u32 `dim`, u32
-//! `count`, u32 `lists`, u32 image probes, u32 text probes, f32 `fit`, f32 metric `lambda`,
-//! f32×dim mean, f32×dim scale, f32×dim metric direction, u32×lists sizes, f32×lists centroid
-//! lengths, 32 bytes×lists SHA-256 of each list file, then the centroid directions as a vectors
-//! file (`VTRV`). List, `lists/list.<hash>.bin`: magic `VTRL`, u32 version 1, u32 `dim`, u32
-//! `count`, i8 codes.
+//! Root, `vectors.<hash>.bin` (little-endian): magic `VTRR`, u32 version 2, u32 `dim`, u32
+//! `count`, u32 `lists`, u32 `groups`, u32 image probes, u32 text probes, u32 image group probes,
+//! u32 text group probes, f32 `fit`, f32 metric `lambda`, f32×dim item centre, f32×dim item
+//! scale, f32×dim metric direction, f32×dim centroid centre, f32×dim centroid scale, u32×lists
+//! sizes, u32×lists group of each list, 32 bytes×lists SHA-256 of each list file, 32
+//! bytes×groups SHA-256 of each group file, then the groups' directions as a vectors file
+//! (`VTRV`). List, `lists/list.<hash>.bin`: magic `VTRL`, u32 version 1, u32 `dim`, u32 `count`,
+//! i8 codes.
+
+mod index;
+
+pub use index::{ListIndex, NeedFiles};
 
 use crate::files::{FileRef, hashed_name, hex};
+use crate::groups::{self, GROUP_STEM, Group};
 use crate::partition::{Centroids, Metric};
-use crate::rank::{ScanQuery, scan};
 use crate::vectors::{Quantizer, Vectors};
-use crate::{Error, Hit, Result};
+use crate::{Error, Result};
 
 const ROOT_MAGIC: &[u8; 4] = b"VTRR";
-const LIST_MAGIC: &[u8; 4] = b"VTRL";
-const VERSION: u32 = 1;
-const ROOT_HEADER: usize = 36;
-const LIST_HEADER: usize = 16;
+pub(crate) const LIST_MAGIC: &[u8; 4] = b"VTRL";
+const ROOT_VERSION: u32 = 2;
+pub(crate) const LIST_VERSION: u32 = 1;
+const ROOT_HEADER: usize = 48;
+pub(crate) const LIST_HEADER: usize = 16;
 /// The stem of list file names.
 pub const LIST_STEM: &str = "lists/list";
 
@@ -35,21 +43,33 @@ pub enum QueryKind {
     Text,
 }
 
-/// Lists a query scans, by kind (measured at build time).
+/// Groups and lists a query scans, by kind (measured at build time).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Probes {
-    /// For image queries.
+    /// Lists, for image queries.
     pub image: u32,
-    /// For text queries.
+    /// Lists, for text queries.
     pub text: u32,
+    /// Groups whose lists an image query ranks.
+    pub image_groups: u32,
+    /// Groups whose lists a text query ranks.
+    pub text_groups: u32,
 }
 
 impl Probes {
-    /// The count for `kind`.
+    /// The list count for `kind`.
     pub fn of(self, kind: QueryKind) -> u32 {
         match kind {
             QueryKind::Image => self.image,
             QueryKind::Text => self.text,
+        }
+    }
+
+    /// The group count for `kind`.
+    pub fn groups(self, kind: QueryKind) -> u32 {
+        match kind {
+            QueryKind::Image => self.image_groups,
+            QueryKind::Text => self.text_groups,
         }
     }
 }
@@ -64,56 +84,81 @@ pub struct Root {
     pub(crate) sizes: Vec<u32>,
     pub(crate) starts: Vec<u32>,
     pub(crate) hashes: Vec<[u8; 32]>,
-    pub(crate) centroids: Centroids,
+    pub(crate) metric: Metric,
+    /// Centre and scale of the centroids' codes (in the group files).
+    pub(crate) centroid_q: Quantizer,
+    pub(crate) group_of: Vec<u32>,
+    /// Each group's lists, in list order (derived from `group_of`).
+    pub(crate) members: Vec<Vec<u32>>,
+    pub(crate) directions: Vectors,
+    pub(crate) group_hashes: Vec<[u8; 32]>,
 }
 
 /// A list file's bytes.
 pub fn list_bytes(dim: usize, codes: &[i8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(LIST_HEADER + codes.len());
     out.extend_from_slice(LIST_MAGIC);
-    for w in [VERSION, dim as u32, (codes.len() / dim.max(1)) as u32] {
+    for w in [LIST_VERSION, dim as u32, (codes.len() / dim.max(1)) as u32] {
         out.extend_from_slice(&w.to_le_bytes());
     }
     out.extend(codes.iter().map(|&c| c as u8));
     out
 }
 
-/// The SHA-256 of a list file, which names it and which the root keeps to check it.
+/// The SHA-256 of a list or group file, which names it and which the root keeps to check it.
 pub fn list_hash(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).into()
 }
 
-fn word(bytes: &[u8], at: usize) -> u32 {
+pub(crate) fn word(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn members(group_of: &[u32], groups: usize) -> Vec<Vec<u32>> {
+    let mut out = vec![Vec::new(); groups];
+    for (j, &g) in group_of.iter().enumerate() {
+        if let Some(m) = out.get_mut(g as usize) {
+            m.push(j as u32);
+        }
+    }
+    out
 }
 
 impl Root {
     /// Describes lists of `sizes` items whose files hash to `hashes` (see [`list_hash`]), with
-    /// `centroids` (one per list) and the items' `quantizer`; every list is probed until
-    /// [`Root::set_probes`].
+    /// `centroids` (one per list, grouped here) and the items' `quantizer`; every list and group
+    /// is probed until [`Root::set_probes`]. Returns the root and the group files, in group order.
     pub fn new(
         quantizer: Quantizer,
-        centroids: Centroids,
+        centroids: &Centroids,
         sizes: Vec<u32>,
         hashes: Vec<[u8; 32]>,
         fit: f32,
-    ) -> Self {
-        let all = sizes.len() as u32;
-        let starts = starts(&sizes);
-        Self {
+    ) -> Result<(Self, Vec<Vec<u8>>)> {
+        let grouping = groups::group(centroids)?;
+        let n_groups = grouping.directions.len();
+        let root = Self {
             count: sizes.iter().sum(),
             probes: Probes {
-                image: all,
-                text: all,
+                image: sizes.len() as u32,
+                text: sizes.len() as u32,
+                image_groups: n_groups as u32,
+                text_groups: n_groups as u32,
             },
             fit,
             quantizer,
+            starts: starts(&sizes),
             sizes,
-            starts,
             hashes,
-            centroids,
-        }
+            metric: centroids.metric.clone(),
+            centroid_q: centroids.unit.quantizer(),
+            members: members(&grouping.of, n_groups),
+            group_of: grouping.of,
+            directions: grouping.directions,
+            group_hashes: grouping.files.iter().map(|f| list_hash(f)).collect(),
+        };
+        Ok((root, grouping.files))
     }
 
     /// Number of items.
@@ -128,16 +173,27 @@ impl Root {
     pub fn lists(&self) -> usize {
         self.sizes.len()
     }
-    /// Lists a query scans, by kind (measured at build time).
+    /// Number of groups of lists.
+    pub fn groups(&self) -> usize {
+        self.members.len()
+    }
+    /// The group of list `j`.
+    pub fn group_of(&self, j: usize) -> usize {
+        self.group_of[j] as usize
+    }
+    /// Groups and lists a query scans, by kind (measured at build time).
     pub fn probes(&self) -> Probes {
         self.probes
     }
     /// Sets the probe counts.
     pub fn set_probes(&mut self, probes: Probes) {
-        let clamp = |p: u32| p.clamp(1, self.lists() as u32);
+        let lists = |p: u32| p.clamp(1, self.lists() as u32);
+        let groups = |p: u32| p.clamp(1, self.groups() as u32);
         self.probes = Probes {
-            image: clamp(probes.image),
-            text: clamp(probes.text),
+            image: lists(probes.image),
+            text: lists(probes.text),
+            image_groups: groups(probes.image_groups),
+            text_groups: groups(probes.text_groups),
         };
     }
     /// Mean cosine of the items to their list's centroid when the lists were made.
@@ -147,10 +203,6 @@ impl Root {
     /// The items' int8 centre and scale.
     pub fn quantizer(&self) -> &Quantizer {
         &self.quantizer
-    }
-    /// The centroids.
-    pub fn centroids(&self) -> &Centroids {
-        &self.centroids
     }
     /// Items of list `j`: first item and count.
     pub fn range(&self, j: usize) -> (u32, u32) {
@@ -162,169 +214,230 @@ impl Root {
             .partition_point(|&s| s <= item)
             .saturating_sub(1)
     }
-    /// List `j`'s file.
-    pub fn list_file(&self, j: usize) -> FileRef {
-        let sha256 = hex(&self.hashes[j]);
+
+    /// Number of files beside the root: the lists, then the groups.
+    pub fn file_count(&self) -> usize {
+        self.lists() + self.groups()
+    }
+    /// File `j` beside the root: list `j` below [`Root::lists`], else group `j - lists`.
+    pub fn file(&self, j: usize) -> FileRef {
+        let (stem, hash, size) = match j.checked_sub(self.lists()) {
+            None => (
+                LIST_STEM,
+                &self.hashes[j],
+                LIST_HEADER + self.sizes[j] as usize * self.dim(),
+            ),
+            Some(g) => (
+                GROUP_STEM,
+                &self.group_hashes[g],
+                groups::HEADER + self.members[g].len() * (4 + self.dim()),
+            ),
+        };
+        let sha256 = hex(hash);
         FileRef {
-            path: hashed_name(LIST_STEM, "bin", &sha256),
-            size: (LIST_HEADER + self.sizes[j] as usize * self.dim()) as u64,
+            path: hashed_name(stem, "bin", &sha256),
+            size: size as u64,
             sha256,
         }
     }
-    /// Every list file, in list order.
-    pub fn list_files(&self) -> Vec<FileRef> {
-        (0..self.lists()).map(|j| self.list_file(j)).collect()
+    /// Every file beside the root, lists then groups.
+    pub fn files(&self) -> Vec<FileRef> {
+        (0..self.file_count()).map(|j| self.file(j)).collect()
     }
 
-    /// Non-empty lists, nearest centroid first (ties to the lower list).
-    pub fn ranked_lists(&self, embedding: &[f32]) -> Vec<usize> {
-        let unit = &self.centroids.unit;
-        unit.search(&unit.query(embedding), self.lists(), None)
+    /// Groups holding a non-empty list, nearest direction first (ties to the lower group).
+    pub fn ranked_groups(&self, embedding: &[f32]) -> Vec<usize> {
+        let d = &self.directions;
+        d.search(&d.query(embedding), self.groups(), None)
             .into_iter()
             .map(|h| h.index as usize)
-            .filter(|&j| self.sizes[j] > 0)
+            .filter(|&g| self.members[g].iter().any(|&j| self.sizes[j as usize] > 0))
             .collect()
     }
 
-    /// The lists a query of `kind` scans: the nearest non-empty lists, as many as its probe
-    /// count; with `allowed`, lists holding allowed items only, until they hold at least `k`.
-    pub fn plan(
+    /// The groups whose lists a query of `kind` ranks: the nearest, as many as its group probe
+    /// count (exactly what the build measured), and with `allowed`, more until they hold as many
+    /// lists with allowed items as it probes and at least `k` allowed items.
+    pub fn plan_groups(
         &self,
         embedding: &[f32],
         kind: QueryKind,
         k: usize,
         allowed: Option<&[bool]>,
     ) -> Vec<usize> {
-        let probes = self.probes.of(kind) as usize;
-        let ranked = self.ranked_lists(embedding);
-        let Some(allowed) = allowed else {
-            return ranked.into_iter().take(probes).collect();
-        };
-        let (mut out, mut held) = (Vec::new(), 0usize);
-        for j in ranked {
-            let (first, n) = self.range(j);
-            let here = (first..first + n)
-                .filter(|&i| allowed.get(i as usize).copied().unwrap_or(false))
-                .count();
-            if here == 0 {
-                continue;
+        let (want_groups, want_lists) = (
+            self.probes.groups(kind) as usize,
+            self.probes.of(kind) as usize,
+        );
+        let (mut out, mut lists, mut held) = (Vec::new(), 0usize, 0usize);
+        for g in self.ranked_groups(embedding) {
+            for &j in &self.members[g] {
+                let (first, n) = self.range(j as usize);
+                let here = match allowed {
+                    None => n as usize,
+                    Some(a) => (first..first + n)
+                        .filter(|&i| a.get(i as usize).copied().unwrap_or(false))
+                        .count(),
+                };
+                lists += usize::from(here > 0);
+                held += here;
             }
-            out.push(j);
-            held += here;
-            if out.len() >= probes && held >= k {
+            out.push(g);
+            if out.len() >= want_groups && (allowed.is_none() || (lists >= want_lists && held >= k))
+            {
                 break;
             }
         }
         out
     }
 
+    /// The centroids, given every group file (in group order): what a rebuild keeps.
+    pub fn centroids(&self, group_files: &[Vec<u8>]) -> Result<Centroids> {
+        let dim = self.dim();
+        let mut norms = vec![0f32; self.lists()];
+        let mut codes = vec![0i8; self.lists() * dim];
+        if group_files.len() != self.groups() {
+            return Err(Error::Format(format!(
+                "{} centroid group files for a root of {} groups",
+                group_files.len(),
+                self.groups()
+            )));
+        }
+        for (g, bytes) in group_files.iter().enumerate() {
+            let group = Group::from_bytes(g, bytes, dim, self.members[g].len())?;
+            for (i, &j) in self.members[g].iter().enumerate() {
+                let j = j as usize;
+                norms[j] = group.norms[i];
+                codes[j * dim..(j + 1) * dim].copy_from_slice(&group.codes[i * dim..(i + 1) * dim]);
+            }
+        }
+        Ok(Centroids {
+            unit: Vectors {
+                dim,
+                mean: self.centroid_q.mean.clone(),
+                scale: self.centroid_q.scale.clone(),
+                codes,
+            },
+            norms,
+            metric: self.metric.clone(),
+        })
+    }
+
     /// The root file (see the module docs).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(ROOT_MAGIC);
+        let p = self.probes;
         let head = [
-            VERSION,
+            ROOT_VERSION,
             self.dim() as u32,
             self.count,
             self.lists() as u32,
-            self.probes.image,
-            self.probes.text,
+            self.groups() as u32,
+            p.image,
+            p.text,
+            p.image_groups,
+            p.text_groups,
         ];
         head.iter()
             .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
-        let metric = &self.centroids.metric;
-        let floats = [self.fit, metric.lambda].into_iter();
+        let floats = [self.fit, self.metric.lambda].into_iter();
         let floats = floats
             .chain(self.quantizer.mean.iter().copied())
             .chain(self.quantizer.scale.iter().copied())
-            .chain(metric.toward.iter().copied());
+            .chain(self.metric.toward.iter().copied())
+            .chain(self.centroid_q.mean.iter().copied())
+            .chain(self.centroid_q.scale.iter().copied());
         floats.for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
         self.sizes
             .iter()
+            .chain(&self.group_of)
             .for_each(|s| out.extend_from_slice(&s.to_le_bytes()));
-        self.centroids
-            .norms
+        self.hashes
             .iter()
-            .for_each(|n| out.extend_from_slice(&n.to_le_bytes()));
-        self.hashes.iter().for_each(|h| out.extend_from_slice(h));
-        out.extend(self.centroids.unit.to_bytes());
+            .chain(&self.group_hashes)
+            .for_each(|h| out.extend_from_slice(h));
+        out.extend(self.directions.to_bytes());
         out
     }
 
-    /// Reads a root file, checking its magic, version, sizes, probe counts and centroids.
+    /// Reads a root file, checking its magic, version, sizes, groups and probe counts.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let bad = |what: String| Err(Error::Format(format!("vectors root: {what}")));
         if bytes.len() < ROOT_HEADER || &bytes[..4] != ROOT_MAGIC {
             return bad("not a vitrine vectors root (bad magic)".into());
         }
-        if word(bytes, 4) != VERSION {
-            return bad(format!(
-                "layout version {} is not supported",
+        if word(bytes, 4) != ROOT_VERSION {
+            return Err(Error::Version(format!(
+                "vectors root: layout version {} is not supported (this reader reads {ROOT_VERSION}); \
+                 rebuild the index with this version of build-index",
                 word(bytes, 4)
-            ));
+            )));
         }
-        let (dim, count, lists) = (
-            word(bytes, 8) as usize,
-            word(bytes, 12),
-            word(bytes, 16) as usize,
-        );
+        let w = |i: usize| word(bytes, 8 + 4 * i);
+        let (dim, count, lists, groups) = (w(0) as usize, w(1), w(2) as usize, w(3) as usize);
         let probes = Probes {
-            image: word(bytes, 20),
-            text: word(bytes, 24),
+            image: w(4),
+            text: w(5),
+            image_groups: w(6),
+            text_groups: w(7),
         };
         let float = |at: usize| f32::from_bits(word(bytes, at));
-        let (fit, lambda) = (float(28), float(32));
+        let (fit, lambda) = (float(40), float(44));
         let fixed = ROOT_HEADER
-            .checked_add(12usize.saturating_mul(dim))
-            .and_then(|n| n.checked_add(40usize.checked_mul(lists)?));
-        let Some(fixed) = fixed.filter(|&n| dim > 0 && lists > 0 && n <= bytes.len()) else {
+            .checked_add(20usize.saturating_mul(dim))
+            .and_then(|n| n.checked_add(40usize.checked_mul(lists)?))
+            .and_then(|n| n.checked_add(32usize.checked_mul(groups)?));
+        let shaped = dim > 0 && lists > 0 && groups > 0 && groups <= lists;
+        let Some(fixed) = fixed.filter(|&n| shaped && n <= bytes.len()) else {
             return bad(format!(
-                "{} bytes cannot hold {lists} lists of width {dim}",
+                "{} bytes cannot hold {lists} lists in {groups} groups of width {dim}",
                 bytes.len()
             ));
         };
         let floats =
             |from: usize, n: usize| -> Vec<f32> { (0..n).map(|i| float(from + 4 * i)).collect() };
-        let mean = floats(ROOT_HEADER, dim);
-        let scale = floats(ROOT_HEADER + 4 * dim, dim);
-        let toward = floats(ROOT_HEADER + 8 * dim, dim);
-        let at = ROOT_HEADER + 12 * dim;
-        let sizes: Vec<u32> = (0..lists).map(|j| word(bytes, at + 4 * j)).collect();
-        let norms = floats(at + 4 * lists, lists);
+        let [mean, scale, toward, c_mean, c_scale] =
+            [0, 1, 2, 3, 4].map(|i| floats(ROOT_HEADER + 4 * i * dim, dim));
         if [fit, lambda]
             .iter()
-            .chain(&mean)
-            .chain(&scale)
-            .chain(&toward)
-            .chain(&norms)
+            .chain(mean.iter().chain(&scale).chain(&toward))
+            .chain(c_mean.iter().chain(&c_scale))
             .any(|v| !v.is_finite())
         {
-            return bad("a centre, scale, metric or centroid length is not finite".into());
+            return bad("a centre, scale or metric value is not finite".into());
         }
-        let at = at + 8 * lists;
-        let hashes = (0..lists)
-            .map(|j| {
-                bytes[at + 32 * j..at + 32 * j + 32]
-                    .try_into()
-                    .unwrap_or([0; 32])
-            })
+        let at = ROOT_HEADER + 20 * dim;
+        let sizes: Vec<u32> = (0..lists).map(|j| word(bytes, at + 4 * j)).collect();
+        let group_of: Vec<u32> = (0..lists)
+            .map(|j| word(bytes, at + 4 * (lists + j)))
             .collect();
-        let unit = Vectors::from_bytes(&bytes[fixed..])?;
-        if unit.len() != lists || unit.dim() != dim {
+        if group_of.iter().any(|&g| g as usize >= groups) {
+            return bad(format!("a list's group is not below {groups}"));
+        }
+        let hash = |at: usize| -> [u8; 32] { bytes[at..at + 32].try_into().unwrap_or([0; 32]) };
+        let at = at + 8 * lists;
+        let hashes = (0..lists).map(|j| hash(at + 32 * j)).collect();
+        let group_hashes = (0..groups).map(|g| hash(at + 32 * (lists + g))).collect();
+        let directions = Vectors::from_bytes(&bytes[fixed..])?;
+        if directions.len() != groups || directions.dim() != dim {
             return bad(format!(
-                "{} centroids of width {}, expected {lists} of width {dim}",
-                unit.len(),
-                unit.dim()
+                "{} group directions of width {}, expected {groups} of width {dim}",
+                directions.len(),
+                directions.dim()
             ));
         }
         if sizes.iter().map(|&s| u64::from(s)).sum::<u64>() != u64::from(count) {
             return bad(format!("the list sizes do not add up to {count} items"));
         }
-        let within = |p: u32| (1..=lists).contains(&(p as usize));
-        if !within(probes.image) || !within(probes.text) {
+        let within = |p: u32, n: usize| (1..=n).contains(&(p as usize));
+        if !within(probes.image, lists)
+            || !within(probes.text, lists)
+            || !within(probes.image_groups, groups)
+            || !within(probes.text_groups, groups)
+        {
             return bad(format!(
-                "probes {} (image) and {} (text) are not within 1..={lists}",
-                probes.image, probes.text
+                "probes {probes:?} are not within 1..={lists} lists and 1..={groups} groups"
             ));
         }
         Ok(Self {
@@ -335,11 +448,15 @@ impl Root {
             starts: starts(&sizes),
             sizes,
             hashes,
-            centroids: Centroids {
-                unit,
-                norms,
-                metric: Metric { toward, lambda },
+            metric: Metric { toward, lambda },
+            centroid_q: Quantizer {
+                mean: c_mean,
+                scale: c_scale,
             },
+            members: members(&group_of, groups),
+            group_of,
+            directions,
+            group_hashes,
         })
     }
 }
@@ -354,138 +471,4 @@ fn starts(sizes: &[u32]) -> Vec<u32> {
             first
         })
         .collect()
-}
-
-/// The lists a search needs that are not loaded yet, nearest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NeedLists(pub Vec<usize>);
-
-/// A partitioned index with the lists loaded so far.
-#[derive(Debug, Clone)]
-pub struct ListIndex {
-    root: Root,
-    lists: Vec<Option<Vec<i8>>>,
-}
-
-impl ListIndex {
-    /// An index with no list loaded.
-    pub fn new(root: Root) -> Self {
-        let lists = vec![None; root.lists()];
-        Self { root, lists }
-    }
-
-    /// The root.
-    pub fn root(&self) -> &Root {
-        &self.root
-    }
-
-    /// Adds list `j` from its file (checked against the root's hash by the caller).
-    pub fn add_list(&mut self, j: usize, bytes: &[u8]) -> Result<()> {
-        let bad = |what: String| Err(Error::Format(format!("list file {j}: {what}")));
-        if j >= self.lists.len() {
-            return bad(format!("the root has {} lists", self.lists.len()));
-        }
-        let dim = self.root.dim();
-        let want = LIST_HEADER + self.root.sizes[j] as usize * dim;
-        if bytes.len() != want || &bytes[..4] != LIST_MAGIC || word(bytes, 4) != VERSION {
-            return bad(format!("{} bytes, expected a list of {want}", bytes.len()));
-        }
-        if word(bytes, 8) as usize != dim || word(bytes, 12) != self.root.sizes[j] {
-            return bad("its width or count differs from the root's".into());
-        }
-        self.lists[j] = Some(bytes[LIST_HEADER..].iter().map(|&b| b as i8).collect());
-        Ok(())
-    }
-
-    /// Whether list `j` is loaded.
-    pub fn has(&self, j: usize) -> bool {
-        self.lists.get(j).is_some_and(Option::is_some)
-    }
-
-    fn need(&self, lists: &[usize]) -> Result<(), NeedLists> {
-        let missing: Vec<usize> = lists.iter().copied().filter(|&j| !self.has(j)).collect();
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(NeedLists(missing))
-        }
-    }
-
-    /// The int8 codes of item `item`, if its list is loaded.
-    fn codes(&self, item: u32) -> Option<&[i8]> {
-        let j = self.root.list_of(item);
-        let dim = self.root.dim();
-        let local = (item - self.root.starts[j]) as usize;
-        self.lists[j]
-            .as_deref()
-            .map(|c| &c[local * dim..(local + 1) * dim])
-    }
-
-    /// Item `item` decoded back to floats, if its list is loaded.
-    pub fn decode(&self, item: u32) -> Result<Vec<f32>, NeedLists> {
-        let q = &self.root.quantizer;
-        let codes = self
-            .codes(item)
-            .ok_or(NeedLists(vec![self.root.list_of(item)]))?;
-        Ok(codes
-            .iter()
-            .enumerate()
-            .map(|(d, &c)| q.mean[d] + q.scale[d] * f32::from(c))
-            .collect())
-    }
-
-    /// The `k` best items for `embedding` over `lists` (which must be loaded).
-    pub fn scan(
-        &self,
-        embedding: &[f32],
-        lists: &[usize],
-        k: usize,
-        filter: Option<&[bool]>,
-    ) -> Result<Vec<Hit>, NeedLists> {
-        self.need(lists)?;
-        let q = ScanQuery::new(
-            &self.root.quantizer.mean,
-            &self.root.quantizer.scale,
-            embedding,
-        );
-        let segments = lists
-            .iter()
-            .map(|&j| (self.root.starts[j], self.lists[j].as_deref().unwrap_or(&[])));
-        Ok(scan(&q, self.root.dim(), segments, k, filter))
-    }
-
-    /// The `k` most similar items to `embedding`, a query of `kind`, over the lists
-    /// [`Root::plan`] picks.
-    pub fn search(
-        &self,
-        embedding: &[f32],
-        kind: QueryKind,
-        k: usize,
-        filter: Option<&[bool]>,
-    ) -> Result<Vec<Hit>, NeedLists> {
-        let lists = self.root.plan(embedding, kind, k, filter);
-        self.scan(embedding, &lists, k, filter)
-    }
-
-    /// "More like this": item `item` first, then the `k - 1` items most similar to its vector.
-    pub fn like(
-        &self,
-        item: u32,
-        k: usize,
-        filter: Option<&[bool]>,
-    ) -> Result<Vec<Hit>, NeedLists> {
-        let v = self.decode(item)?;
-        let q = ScanQuery::new(&self.root.quantizer.mean, &self.root.quantizer.scale, &v);
-        let own = self.codes(item).map_or(0.0, |c| q.score_codes(c));
-        let mut hits = vec![Hit {
-            index: item,
-            score: own,
-        }];
-        if k > 1 {
-            let rest = self.search(&v, QueryKind::Image, k, filter)?;
-            hits.extend(rest.into_iter().filter(|h| h.index != item).take(k - 1));
-        }
-        hits.truncate(k);
-        Ok(hits)
-    }
 }

@@ -16,7 +16,7 @@ pub const MANIFEST: &str = "manifest.json";
 /// The `format` field of every vitrine manifest.
 pub const FORMAT: &str = "vitrine-index";
 /// The index format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// The most items an index may hold.
 pub const MAX_ITEMS: u32 = 100_000_000;
 
@@ -66,10 +66,16 @@ pub struct Recall {
 pub struct PartitionInfo {
     /// Number of lists (1: one list, scanned whole, kept offline).
     pub lists: u32,
+    /// Number of groups of lists (each group file holds its lists' centroids).
+    pub groups: u32,
     /// Lists an image query ("More like this") scans.
     pub image_probes: u32,
     /// Lists a text query scans.
     pub text_probes: u32,
+    /// Groups whose lists an image query ranks.
+    pub image_group_probes: u32,
+    /// Groups whose lists a text query ranks.
+    pub text_group_probes: u32,
     /// Image queries measured.
     pub image_queries: u32,
     /// Their recall@10 at `image_probes`.

@@ -3,6 +3,7 @@
 //! spaced sample (at most [`SAMPLE_PER_LIST`] points per list) and every item is then assigned to
 //! its nearest centroid; the probe counts queries need are measured on the result ([`probe_curve`]).
 
+use crate::files::FileRef;
 use crate::lists::{ListIndex, Probes, Root, list_bytes, list_hash};
 use crate::vectors::{Quantizer, Vectors};
 
@@ -244,11 +245,24 @@ pub struct Partitioned {
     pub root: Root,
     /// Each list's file, in list order.
     pub files: Vec<Vec<u8>>,
+    /// Each group's file (the lists' centroids), in group order.
+    pub groups: Vec<Vec<u8>>,
     /// For each new item number, the position of the item in the input.
     pub order: Vec<u32>,
 }
 
-/// Centroids as a root keeps them: unit directions as int8 codes, their lengths, and the
+impl Partitioned {
+    /// Every file beside the root with its bytes, in [`Root::file`] order (lists, then groups).
+    pub fn site_files(&self) -> Vec<(FileRef, &[u8])> {
+        let bytes = self.files.iter().chain(&self.groups);
+        (0..self.root.file_count())
+            .map(|j| self.root.file(j))
+            .zip(bytes.map(Vec::as_slice))
+            .collect()
+    }
+}
+
+/// Centroids as a root and its groups keep them: unit directions as int8 codes, their lengths, and the
 /// [`Metric`] that assigns items to them (so a rebuild assigns exactly as the first build).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Centroids {
@@ -298,13 +312,13 @@ impl Centroids {
 /// Unit vectors (`dim` floats each, any order) into lists: each item goes to the nearest of
 /// `centroids` (as decoded from the root's codes, so a rebuild that keeps the root's centroids
 /// assigns unchanged items to the same lists), items are renumbered list by list keeping input
-/// order within a list, and coded with `quantizer`.
+/// order within a list, and coded with `quantizer`; the lists are grouped by their centroids.
 pub fn partition(
     unit: &[f32],
     dim: usize,
     centroids: Centroids,
     quantizer: Quantizer,
-) -> Partitioned {
+) -> crate::Result<Partitioned> {
     let lists = centroids.len();
     let assigned = assign(unit, dim, &centroids.decoded(), &centroids.metric);
     let n = assigned.len();
@@ -333,38 +347,76 @@ pub fn partition(
         at += size as usize;
     }
     let hashes = files.iter().map(|f| list_hash(f)).collect();
-    let root = Root::new(quantizer, centroids, sizes, hashes, fit);
-    Partitioned { root, files, order }
+    let (root, groups) = Root::new(quantizer, &centroids, sizes, hashes, fit)?;
+    Ok(Partitioned {
+        root,
+        files,
+        groups,
+        order,
+    })
 }
 
-/// Recall@k of partitioned search against the exact scan of every list, by probe count.
+/// Recall@k of partitioned search against the exact scan of every list, by group and list
+/// probe counts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeCurve {
-    /// `image[p - 1]`: mean recall of image queries ("More like this") probing `p` lists.
-    pub image: Vec<f64>,
+    /// `image[t - 1][p - 1]`: mean recall of image queries ("More like this") ranking the lists
+    /// of the nearest `t` groups and probing the first `p` of them.
+    pub image: Vec<Vec<f64>>,
     /// The same for text queries.
-    pub text: Vec<f64>,
+    pub text: Vec<Vec<f64>>,
 }
 
 impl ProbeCurve {
-    /// The smallest probe counts at which image queries and text queries reach `target`.
-    pub fn smallest(&self, target: f64) -> Option<Probes> {
-        let first = |curve: &[f64]| {
+    /// For each kind, the probe counts reaching `target` that fetch the fewest bytes, a group
+    /// file costing `group_bytes` and a list `list_bytes`, probing at most `cap` lists (fewer
+    /// groups on a tie).
+    pub fn cheapest(
+        &self,
+        target: f64,
+        group_bytes: f64,
+        list_bytes: f64,
+        cap: usize,
+    ) -> Option<Probes> {
+        let best = |curve: &[Vec<f64>]| -> Option<(u32, u32)> {
             if curve.is_empty() {
-                return Some(1);
+                return Some((1, 1));
             }
-            (1..=curve.len()).find(|&p| curve[p - 1] >= target - 1e-12)
+            let mut best: Option<(f64, u32, u32)> = None;
+            for (t, row) in curve.iter().enumerate() {
+                let Some(p) = (1..=row.len().min(cap)).find(|&p| row[p - 1] >= target - 1e-12)
+                else {
+                    continue;
+                };
+                let cost = (t + 1) as f64 * group_bytes + p as f64 * list_bytes;
+                if best.is_none_or(|b| cost < b.0) {
+                    best = Some((cost, (t + 1) as u32, p as u32));
+                }
+            }
+            best.map(|(_, t, p)| (t, p))
         };
+        let (image_groups, image) = best(&self.image)?;
+        let (text_groups, text) = best(&self.text)?;
         Some(Probes {
-            image: first(&self.image)? as u32,
-            text: first(&self.text)? as u32,
+            image,
+            text,
+            image_groups,
+            text_groups,
         })
     }
 
     /// Image and text recall at `probes`.
     pub fn at(&self, probes: Probes) -> (f64, f64) {
-        let get = |c: &[f64], p: u32| c.get(p.max(1) as usize - 1).copied().unwrap_or(1.0);
-        (get(&self.image, probes.image), get(&self.text, probes.text))
+        let get = |c: &[Vec<f64>], t: u32, p: u32| {
+            c.get(t.max(1) as usize - 1)
+                .and_then(|row| row.get(p.max(1) as usize - 1))
+                .copied()
+                .unwrap_or(1.0)
+        };
+        (
+            get(&self.image, probes.image_groups, probes.image),
+            get(&self.text, probes.text_groups, probes.text),
+        )
     }
 }
 
@@ -373,54 +425,76 @@ impl ProbeCurve {
 /// item counts once its list is among the lists probed: the union's top k then holds it.
 pub fn probe_curve(index: &ListIndex, images: &[u32], texts: &[Vec<f32>], k: usize) -> ProbeCurve {
     let root = index.root();
-    let all: Vec<usize> = (0..root.lists()).collect();
-    let curve = |query: &[f32], skip: Option<u32>| -> Vec<f64> {
+    let (lists, groups) = (root.lists(), root.groups());
+    let all_lists: Vec<usize> = (0..lists).collect();
+    let all_groups: Vec<usize> = (0..groups).collect();
+    let curve = |query: &[f32], skip: Option<u32>| -> Vec<Vec<f64>> {
         let exact = index
-            .scan(query, &all, k + 1, None)
+            .scan(query, &all_lists, k + 1, None)
             .unwrap_or_default()
             .into_iter()
             .filter(|h| Some(h.index) != skip)
             .take(k)
             .collect::<Vec<_>>();
-        let ranked = root.ranked_lists(query);
-        let mut position = vec![usize::MAX; root.lists()];
-        ranked
+        let mut group_rank = vec![usize::MAX; groups];
+        root.ranked_groups(query)
             .iter()
             .enumerate()
-            .for_each(|(p, &j)| position[j] = p);
-        let mut found = vec![0usize; root.lists() + 1];
-        for h in &exact {
-            found[position[root.list_of(h.index)].min(root.lists())] += 1;
-        }
-        let mut acc = 0usize;
-        (0..root.lists())
-            .map(|p| {
-                acc += found[p];
-                if exact.is_empty() {
-                    1.0
-                } else {
-                    acc as f64 / exact.len() as f64
-                }
+            .for_each(|(r, &g)| group_rank[g] = r);
+        let ranked = index.ranked_lists(query, &all_groups).unwrap_or_default();
+        let mut wanted = vec![0usize; lists];
+        exact
+            .iter()
+            .for_each(|h| wanted[root.list_of(h.index)] += 1);
+        (1..=groups)
+            .map(|t| {
+                // The lists of the nearest t groups in rank order: recall after each.
+                let mut acc = 0usize;
+                let mut row: Vec<f64> = ranked
+                    .iter()
+                    .filter(|&&j| group_rank[root.group_of(j)] < t)
+                    .map(|&j| {
+                        acc += wanted[j];
+                        if exact.is_empty() {
+                            1.0
+                        } else {
+                            acc as f64 / exact.len() as f64
+                        }
+                    })
+                    .collect();
+                let last = row
+                    .last()
+                    .copied()
+                    .unwrap_or(if exact.is_empty() { 1.0 } else { 0.0 });
+                row.resize(lists, last);
+                row
             })
             .collect()
     };
-    let mean = |curves: Vec<Vec<f64>>| -> Vec<f64> {
-        if curves.is_empty() {
+    // Summed as queries go: a million-item index has 53 × 2,828 points per query.
+    let mean = |queries: &mut dyn Iterator<Item = Vec<Vec<f64>>>| -> Vec<Vec<f64>> {
+        let mut sum = vec![vec![0f64; lists]; groups];
+        let mut n = 0usize;
+        for c in queries {
+            n += 1;
+            sum.iter_mut().zip(&c).for_each(|(s, row)| {
+                s.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+            });
+        }
+        if n == 0 {
             return Vec::new();
         }
-        (0..root.lists())
-            .map(|p| curves.iter().map(|c| c[p]).sum::<f64>() / curves.len() as f64)
-            .collect()
+        sum.iter_mut()
+            .for_each(|row| row.iter_mut().for_each(|s| *s /= n as f64));
+        sum
     };
-    let image = images
-        .iter()
-        .filter_map(|&i| index.decode(i).ok().map(|v| curve(&v, Some(i))))
-        .collect();
-    let text = texts.iter().map(|t| curve(t, None)).collect();
-    ProbeCurve {
-        image: mean(image),
-        text: mean(text),
-    }
+    let image = mean(
+        &mut images
+            .iter()
+            .filter_map(|&i| index.decode(i).ok().map(|v| curve(&v, Some(i)))),
+    );
+    let text = mean(&mut texts.iter().map(|t| curve(t, None)));
+    ProbeCurve { image, text }
 }
 
 #[cfg(test)]

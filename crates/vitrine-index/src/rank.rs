@@ -87,6 +87,12 @@ impl ScanQuery {
     pub(crate) fn score_codes(&self, codes: &[i8]) -> f32 {
         self.score(dot(&self.q, codes))
     }
+
+    /// The exact integer score behind [`ScanQuery::score_codes`] (same order, no ties lost to
+    /// clamping).
+    pub(crate) fn raw_codes(&self, codes: &[i8]) -> i32 {
+        dot(&self.q, codes)
+    }
 }
 
 /// The `k` best items of `segments` (first catalogue position, item-major codes of width

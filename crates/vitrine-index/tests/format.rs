@@ -116,7 +116,7 @@ fn lists(lists: usize) -> Partitioned {
         lambda: 0.5,
     };
     let centroids = Centroids::from_means(&unit[..4 * lists], 4, metric).unwrap();
-    partition(&unit, 4, centroids, Quantizer::fit(&unit, 4))
+    partition(&unit, 4, centroids, Quantizer::fit(&unit, 4)).unwrap()
 }
 
 /// The chunk table of one chunk of the three items, with a pack holding one JPEG.
@@ -169,8 +169,11 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
         },
         partition: PartitionInfo {
             lists: 1,
+            groups: 1,
             image_probes: 1,
             text_probes: 1,
+            image_group_probes: 1,
+            text_group_probes: 1,
             image_queries: 3,
             image_recall: 1.0,
             text_queries: 2,
@@ -240,13 +243,17 @@ fn an_index_encodes_to_the_golden_files_and_decodes_back() {
     let two = lists(2);
     golden("vectors-root.bin", &two.root.to_bytes());
     golden("list.bin", &two.files[0]);
+    // √2 rounds to one group, holding both centroids.
+    assert_eq!(two.groups.len(), 1);
+    golden("group.bin", &two.groups[0]);
     assert_eq!(Root::from_bytes(&two.root.to_bytes()).unwrap(), two.root);
     assert_eq!(two.root.lists(), 2);
     assert_eq!(two.order, [0, 1, 2]);
     assert_eq!((two.root.range(0), two.root.range(1)), ((0, 1), (1, 2)));
     let one = lists(1);
     assert_eq!(one.order, [0, 1, 2]);
-    assert_eq!(one.root.list_file(0).size, 16 + 3 * 4);
+    assert_eq!(one.root.file(0).size, 16 + 3 * 4);
+    assert_eq!(one.root.file(1).size, 16 + (4 + 4));
 
     let mut facets = BTreeMap::new();
     facets.insert("color".to_string(), vec![0u16, 1, 0]);

@@ -1,9 +1,12 @@
 //! The partitioned index as documentation: one list ranks exactly as the flat scan, probing every
-//! list is exact, the probe curve grows to 1, filters plan enough lists, and the root and list
-//! files round-trip and are refused when damaged.
+//! list is exact, the probe curve grows to 1, a query loads its groups and then its lists,
+//! filters plan enough lists, and the root, list and group files round-trip and are refused when
+//! damaged.
 
-use vitrine_index::lists::{ListIndex, NeedLists, Probes, QueryKind, Root};
-use vitrine_index::partition::{Centroids, Metric, Partitioned, partition, probe_curve, train};
+use vitrine_index::lists::{ListIndex, NeedFiles, Probes, QueryKind, Root};
+use vitrine_index::partition::{
+    self, Centroids, Metric, Partitioned, partition, probe_curve, train,
+};
 use vitrine_index::{Quantizer, Vectors, normalize};
 
 const DIM: usize = 16;
@@ -37,12 +40,29 @@ fn build(data: &[Vec<f32>], lists: usize) -> (Partitioned, ListIndex) {
         DIM,
         Centroids::from_means(&means, DIM, plain).unwrap(),
         Quantizer::fit(&unit, DIM),
-    );
-    let mut index = ListIndex::new(Root::from_bytes(&p.root.to_bytes()).unwrap());
-    for (j, f) in p.files.iter().enumerate() {
-        index.add_list(j, f).unwrap();
-    }
+    )
+    .unwrap();
+    let index = loaded(&p, Root::from_bytes(&p.root.to_bytes()).unwrap());
     (p, index)
+}
+
+/// `root` with every list and group of `p` loaded.
+fn loaded(p: &Partitioned, root: Root) -> ListIndex {
+    let mut index = ListIndex::new(root);
+    for (j, (_, bytes)) in p.site_files().into_iter().enumerate() {
+        index.add_file(j, bytes).unwrap();
+    }
+    index
+}
+
+/// Probes `lists` lists within `groups` groups for both kinds.
+fn probes(groups: u32, image: u32, text: u32) -> Probes {
+    Probes {
+        image,
+        text,
+        image_groups: groups,
+        text_groups: groups,
+    }
 }
 
 #[test]
@@ -80,35 +100,87 @@ fn probing_every_list_is_exact_and_the_curve_reaches_one() {
     seen.sort_unstable();
     assert_eq!(seen, (0..400).collect::<Vec<u32>>());
     let texts = vec![data[5].clone(), data[301].clone()];
+    // √8 ≈ 3 groups; the curve has a row per group count, each growing to its groups' lists.
+    let groups = root.groups() as u32;
+    assert_eq!(groups, 3);
     let curve = probe_curve(&index, &[0, 50, 100, 399], &texts, 10);
-    assert_eq!(curve.image.len(), 8);
-    assert!(curve.image.windows(2).all(|w| w[0] <= w[1]));
-    let probes = |image, text| Probes { image, text };
-    assert_eq!(curve.at(probes(8, 8)), (1.0, 1.0));
+    assert_eq!((curve.image.len(), curve.image[2].len()), (3, 8));
+    assert!(curve.image[2].windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(curve.at(probes(groups, 8, 8)), (1.0, 1.0));
     // Well separated clusters: one list already holds each query's neighbours.
-    assert!(curve.at(probes(1, 1)).0 >= 0.85, "{:?}", curve);
-    let chosen = curve.smallest(0.95).unwrap();
+    assert!(curve.at(probes(1, 1, 1)).0 >= 0.85, "{:?}", curve);
+    // Byte costs decide between more groups and more lists; either way few lists.
+    let chosen = curve.cheapest(0.95, 100.0, 1000.0, 8).unwrap();
     assert!(chosen.image <= 2 && chosen.text <= 2, "{chosen:?}");
-    assert!(curve.smallest(1.0).is_some());
-    root.set_probes(probes(2, 8));
-    let all = ListIndex::new(root.clone());
-    let text = all.search(&data[0], QueryKind::Text, 5, None);
-    assert!(matches!(text, Err(NeedLists(l)) if l.len() == 8));
-    let image = all.search(&data[0], QueryKind::Image, 5, None);
-    assert!(matches!(image, Err(NeedLists(l)) if l.len() == 2));
-    // With every list probed, partitioned search is the exact scan.
-    let mut exact = ListIndex::new(root);
-    for (j, f) in p.files.iter().enumerate() {
-        exact.add_list(j, f).unwrap();
+    assert!(curve.cheapest(1.0, 100.0, 1000.0, 8).is_some());
+    assert_eq!(curve.cheapest(1.01, 100.0, 1000.0, 8), None);
+    root.set_probes(probes(groups, 2, 8));
+    // A query first needs its groups (numbered after the lists), then its lists.
+    let mut fresh = ListIndex::new(root.clone());
+    let Err(NeedFiles(mut needed)) = fresh.search(&data[0], QueryKind::Text, 5, None) else {
+        panic!("no group is loaded yet");
+    };
+    needed.sort_unstable();
+    assert_eq!(needed, [8, 9, 10]);
+    for (j, (_, bytes)) in p.site_files().into_iter().enumerate().skip(8) {
+        fresh.add_file(j, bytes).unwrap();
     }
+    let text = fresh.search(&data[0], QueryKind::Text, 5, None);
+    assert!(matches!(text, Err(NeedFiles(l)) if l.len() == 8));
+    let image = fresh.search(&data[0], QueryKind::Image, 5, None);
+    assert!(matches!(image, Err(NeedFiles(l)) if l.len() == 2));
+    // With every list probed, partitioned search is the exact scan.
+    let exact = loaded(&p, root);
     let every: Vec<usize> = (0..8).collect();
     let q = &data[123];
     assert_eq!(
         exact.search(q, QueryKind::Text, 15, None).unwrap(),
         exact.scan(q, &every, 15, None).unwrap()
     );
-    index.add_list(0, &p.files[0]).unwrap();
-    assert_eq!(index.root().plan(q, QueryKind::Text, 10, None).len(), 8);
+    index.add_file(0, &p.files[0]).unwrap();
+    assert_eq!(index.plan(q, QueryKind::Text, 10, None).unwrap().len(), 8);
+}
+
+#[test]
+fn a_query_fetches_only_the_groups_it_ranks_and_lists_within_them() {
+    let data = clustered(40, 20, 9);
+    let (p, index) = build(&data, 64);
+    let mut root = p.root.clone();
+    assert_eq!((root.lists(), root.groups()), (64, 8));
+    root.set_probes(probes(2, 3, 3));
+    let mut fresh = ListIndex::new(root.clone());
+    let q = &data[17];
+    let Err(NeedFiles(groups)) = fresh.plan(q, QueryKind::Text, 10, None) else {
+        panic!("a fresh index has no group loaded");
+    };
+    assert_eq!(groups.len(), 2);
+    assert!(groups.iter().all(|&j| j >= 64), "{groups:?}");
+    let files = p.site_files();
+    for &j in &groups {
+        fresh.add_file(j, files[j].1).unwrap();
+    }
+    let lists = fresh.plan(q, QueryKind::Text, 10, None).unwrap();
+    assert_eq!(lists.len(), 3);
+    // The lists come from the loaded groups, nearest centroid first, as the full ranking orders
+    // them.
+    let in_groups = |j: &usize| groups.contains(&(64 + root.group_of(*j)));
+    assert!(lists.iter().all(in_groups), "{lists:?} outside {groups:?}");
+    let all: Vec<usize> = (0..8).collect();
+    let full: Vec<usize> = index.ranked_lists(q, &all).unwrap();
+    let expected: Vec<usize> = full.into_iter().filter(in_groups).take(3).collect();
+    assert_eq!(lists, expected);
+    // The centroids come back whole from the group files (what a rebuild keeps).
+    let group_files: Vec<Vec<u8>> = p.groups.clone();
+    let centroids = root.centroids(&group_files).unwrap();
+    let again = partition::partition(
+        &data.iter().flatten().copied().collect::<Vec<f32>>(),
+        DIM,
+        centroids,
+        root.quantizer().clone(),
+    )
+    .unwrap();
+    assert_eq!(again.root.to_bytes(), p.root.to_bytes());
+    assert_eq!((again.files, again.groups), (p.files, p.groups));
 }
 
 #[test]
@@ -116,24 +188,29 @@ fn a_filter_plans_lists_until_they_hold_enough_allowed_items() {
     let data = clustered(6, 30, 3);
     let (p, _) = build(&data, 6);
     let mut root = p.root.clone();
-    root.set_probes(Probes { image: 1, text: 1 });
+    root.set_probes(probes(1, 1, 1));
+    let index = loaded(&p, root.clone());
     // Only items of two lists are allowed: the plan skips the others and takes both.
     let (a, na) = root.range(1);
     let (b, nb) = root.range(4);
     let allowed: Vec<bool> = (0..180u32)
         .map(|i| (a..a + na).contains(&i) || (b..b + nb).contains(&i))
         .collect();
-    let plan = root.plan(
-        &data[0],
-        QueryKind::Text,
-        (na + nb) as usize,
-        Some(&allowed),
-    );
+    let plan = index
+        .plan(
+            &data[0],
+            QueryKind::Text,
+            (na + nb) as usize,
+            Some(&allowed),
+        )
+        .unwrap();
     let mut sorted = plan.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, [1, 4]);
     assert_eq!(
-        root.plan(&data[0], QueryKind::Image, 1, Some(&allowed))
+        index
+            .plan(&data[0], QueryKind::Image, 1, Some(&allowed))
+            .unwrap()
             .len(),
         1
     );
@@ -147,24 +224,40 @@ fn damaged_roots_and_lists_are_refused() {
     assert_eq!(Root::from_bytes(&bytes).unwrap(), p.root);
     let err = |b: &[u8]| Root::from_bytes(b).unwrap_err().to_string();
     assert!(
-        err(&bytes[..40]).contains("cannot hold"),
+        err(&bytes[..60]).contains("cannot hold"),
         "{}",
-        err(&bytes[..40])
+        err(&bytes[..60])
     );
     let mut wrong = bytes.clone();
     wrong[0] = b'X';
     assert!(err(&wrong).contains("magic"));
     let mut sizes = bytes.clone();
-    sizes[36 + 12 * DIM] ^= 1;
+    sizes[48 + 20 * DIM] ^= 1;
     assert!(err(&sizes).contains("add up"), "{}", err(&sizes));
+    let mut version = bytes.clone();
+    version[4] = 1;
+    assert!(
+        err(&version).contains("rebuild the index"),
+        "{}",
+        err(&version)
+    );
+    let mut group = bytes.clone();
+    group[48 + 20 * DIM + 4 * 4] = 7;
+    assert!(err(&group).contains("group"), "{}", err(&group));
     let mut index = ListIndex::new(p.root.clone());
     let short = &p.files[2][..p.files[2].len() - 1];
-    assert!(index.add_list(2, short).is_err());
-    assert!(index.add_list(9, &p.files[2]).is_err());
-    assert!(index.add_list(2, &p.files[2]).is_ok());
-    let f = p.root.list_file(2);
+    assert!(index.add_file(2, short).is_err());
+    assert!(index.add_file(9, &p.files[2]).is_err());
+    assert!(index.add_file(2, &p.files[2]).is_ok());
+    // √4 = 2 groups after the 4 lists; a list's bytes are no group.
+    assert!(index.add_file(4, &p.files[2]).is_err());
+    assert!(index.add_file(4, &p.groups[0]).is_ok());
+    let f = p.root.file(2);
     f.check(&p.files[2]).unwrap();
     assert!(f.path.starts_with("lists/list."));
+    let g = p.root.file(5);
+    g.check(&p.groups[1]).unwrap();
+    assert!(g.path.starts_with("lists/group."));
 }
 
 #[test]
@@ -191,20 +284,19 @@ fn lists_shaped_for_the_text_direction_hold_a_text_querys_best_items_in_fewer_li
     let scanned = |metric: Metric| {
         let means = train(&unit, DIM, 12, 7, &metric);
         let centroids = Centroids::from_means(&means, DIM, metric).unwrap();
-        let p = partition(&unit, DIM, centroids, Quantizer::fit(&unit, DIM));
-        let mut index = ListIndex::new(p.root.clone());
-        for (j, f) in p.files.iter().enumerate() {
-            index.add_list(j, f).unwrap();
-        }
+        let p = partition(&unit, DIM, centroids, Quantizer::fit(&unit, DIM)).unwrap();
+        let index = loaded(&p, p.root.clone());
+        let all: Vec<usize> = (0..p.root.groups()).collect();
+        // Every group ranked: the lists a text query needs, as without groups.
         let chosen = probe_curve(&index, &[], &texts[..30], 10)
-            .smallest(0.95)
+            .cheapest(0.95, 0.0, 1.0, 12)
             .unwrap();
         // Items scanned by the other half of the queries at that probe count.
         let root = index.root();
         texts[30..]
             .iter()
             .map(|t| {
-                let lists = root.ranked_lists(t);
+                let lists = index.ranked_lists(t, &all).unwrap();
                 let n: u32 = lists[..chosen.text as usize]
                     .iter()
                     .map(|&j| root.range(j).1)

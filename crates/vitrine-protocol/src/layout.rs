@@ -168,7 +168,7 @@ pub struct KeepBuild {
     pub thumbnails: Vec<String>,
     /// Every thumbnail pack of the build, kept if cached (the page may have sent none to fetch).
     pub all_thumbnails: Vec<String>,
-    /// Files kept if cached, never fetched ahead (the lists of a partitioned index).
+    /// Files kept if cached, never fetched ahead (the lists and groups of a partitioned index).
     #[serde(default)]
     pub on_demand: Vec<String>,
 }

@@ -87,7 +87,7 @@ pub enum Response {
     Opened(SiteInfo),
     /// The vectors are loaded and checked: "More like this" works.
     VectorsLoaded {
-        /// Files to keep offline once fetched (the lists of a partitioned index), relative to
+        /// Files to keep offline once fetched (the lists and groups of a partitioned index), relative to
         /// the index folder.
         on_demand: Vec<String>,
     },

@@ -15,7 +15,7 @@ pub use filter::Selection;
 pub use fuse::RRF_K;
 pub use keyword::{KeywordHit, KeywordRanking, Keywords};
 use vitrine_index::filters::Counts;
-use vitrine_index::lists::{ListIndex, NeedLists, QueryKind, Root};
+use vitrine_index::lists::{ListIndex, NeedFiles, QueryKind, Root};
 use vitrine_index::{EncoderFiles, Hit, ItemTable, Manifest, SearchMode};
 
 /// A part of the site that arrives after the item table.
@@ -51,15 +51,15 @@ pub enum Error {
     /// The search needs a part of the site that has not been loaded yet.
     #[error("{0:?} not loaded yet")]
     NotLoaded(Part),
-    /// The search needs these lists of the vectors (by number, nearest first): add them
-    /// ([`Engine::add_list`]) and search again.
-    #[error("the search needs {} more lists of the vectors", .0.len())]
-    NeedLists(Vec<usize>),
+    /// The search needs these files beside the vectors' root (by [`Engine::vector_file`]
+    /// number): add them ([`Engine::add_vector_file`]) and search again.
+    #[error("the search needs {} more files of the vectors", .0.len())]
+    NeedFiles(Vec<usize>),
 }
 
-impl From<NeedLists> for Error {
-    fn from(n: NeedLists) -> Self {
-        Error::NeedLists(n.0)
+impl From<NeedFiles> for Error {
+    fn from(n: NeedFiles) -> Self {
+        Error::NeedFiles(n.0)
     }
 }
 
@@ -123,7 +123,8 @@ impl Engine {
         })
     }
 
-    /// Adds the vectors' root (checked by the caller); lists follow with [`Engine::add_list`].
+    /// Adds the vectors' root (checked by the caller); its lists and groups follow with
+    /// [`Engine::add_vector_file`].
     pub fn add_vectors(&mut self, bytes: &[u8]) -> Result<()> {
         let root = Root::from_bytes(bytes)?;
         let count = self.manifest.count;
@@ -140,19 +141,20 @@ impl Engine {
         Ok(())
     }
 
-    /// Adds list `j` of the vectors (its file, [`Engine::list_file`], checked by the caller).
-    pub fn add_list(&mut self, j: usize, bytes: &[u8]) -> Result<()> {
+    /// Adds file `j` beside the vectors' root ([`Engine::vector_file`], checked by the caller).
+    pub fn add_vector_file(&mut self, j: usize, bytes: &[u8]) -> Result<()> {
         let index = self
             .vectors
             .as_mut()
             .ok_or(Error::NotLoaded(Part::Vectors))?;
-        Ok(index.add_list(j, bytes)?)
+        Ok(index.add_file(j, bytes)?)
     }
 
-    /// The file of list `j`, once the root is added.
-    pub fn list_file(&self, j: usize) -> Option<vitrine_index::FileRef> {
+    /// File `j` beside the vectors' root (a list, or a group after the lists), once the root is
+    /// added.
+    pub fn vector_file(&self, j: usize) -> Option<vitrine_index::FileRef> {
         let root = self.vectors.as_ref()?.root();
-        (j < root.lists()).then(|| root.list_file(j))
+        (j < root.file_count()).then(|| root.file(j))
     }
 
     /// Adds the text encoder (its files checked by the caller).

@@ -27,7 +27,7 @@ fn engine_fault(e: vitrine_search::Error) -> IndexFault {
         | vitrine_search::Error::UnknownId(_)
         | vitrine_search::Error::Selection(_)
         | vitrine_search::Error::NotLoaded(_)
-        | vitrine_search::Error::NeedLists(_) => IndexProblem::Mismatch,
+        | vitrine_search::Error::NeedFiles(_) => IndexProblem::Mismatch,
     };
     IndexFault {
         problem,

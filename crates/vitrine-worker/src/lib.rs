@@ -178,8 +178,8 @@ async fn add_models(
                 .borrow_mut()
                 .add_vectors(&b)
                 .map_err(errors::load_error)?;
-            // An index of one list comes whole, as before partitioning; a partitioned one
-            // fetches its lists as queries need them.
+            // An index of one list comes whole (the list and its group), as before
+            // partitioning; a partitioned one fetches its groups and lists as queries need them.
             for (j, list) in files.lists.iter().enumerate() {
                 let bytes = down
                     .fetch(&format!("{base}{}", list.path), list.size)
@@ -189,7 +189,7 @@ async fn add_models(
                     .map_err(|e| LoadError::Index(errors::index_fault(&e)))?;
                 engine
                     .borrow_mut()
-                    .add_list(j, &bytes)
+                    .add_vector_file(j, &bytes)
                     .map_err(errors::load_error)?;
             }
             // The lists of a partitioned index are kept offline once a search fetched them.
@@ -283,8 +283,8 @@ async fn fetch_shards(engine: &RefCell<Engine>, base: &str, text: &str) -> Resul
     Ok(())
 }
 
-/// Fetches the lists of the vectors a search needs, all at once, and adds them.
-async fn fetch_lists(
+/// Fetches the groups or lists of the vectors a search needs, all at once, and adds them.
+async fn fetch_vector_files(
     engine: &RefCell<Engine>,
     base: &str,
     lists: &[usize],
@@ -293,13 +293,13 @@ async fn fetch_lists(
         let e = engine.borrow();
         lists
             .iter()
-            .filter_map(|&j| Some((j, e.list_file(j)?)))
+            .filter_map(|&j| Some((j, e.vector_file(j)?)))
             .collect()
     };
     if refs.len() != lists.len() {
         return Err(SearchError::Index(IndexFault {
             problem: IndexProblem::Malformed,
-            message: format!("the vectors' root has no list {lists:?}"),
+            message: format!("the vectors' root has no files {lists:?}"),
         }));
     }
     let fetched =
@@ -307,7 +307,7 @@ async fn fetch_lists(
     for ((j, _), bytes) in refs.iter().zip(fetched) {
         engine
             .borrow_mut()
-            .add_list(*j, &bytes?)
+            .add_vector_file(*j, &bytes?)
             .map_err(errors::search_error)?;
     }
     Ok(())
@@ -348,8 +348,8 @@ async fn search(
     let outcome = loop {
         let result = engine.borrow().search(&query, mode, selection, k);
         match result {
-            Err(vitrine_search::Error::NeedLists(lists)) => {
-                fetch_lists(engine, base, &lists).await?
+            Err(vitrine_search::Error::NeedFiles(files)) => {
+                fetch_vector_files(engine, base, &files).await?
             }
             r => break r.map_err(errors::search_error)?,
         }

@@ -235,12 +235,15 @@ fn main() -> Result<()> {
     }
     let part = &simd["partitioned"];
     println!(
-        "  partitioned index of 1M items ({} lists, root {:.2} MB parsed in {:.1} ms), warm query, index part, median: text ({} lists) {:.2} ms, image ({} lists) {:.2} ms",
+        "  partitioned index of 1M items ({} lists in {} groups, root {:.2} MB parsed in {:.1} ms), warm query, index part, median: text ({} groups, {} lists) {:.2} ms, image ({} groups, {} lists) {:.2} ms",
         part["lists"],
+        part["groups"],
         mb(&part["root_bytes"]),
         ms(&part["root_parse_ms"]),
+        part["text_group_probes"],
         part["text_probes"],
         ms(&part["text_query_ms"]),
+        part["image_group_probes"],
         part["image_probes"],
         ms(&part["image_query_ms"]),
     );

@@ -92,7 +92,7 @@ fn partition_only(n: usize, factor: f64, out: &Path) -> Result<()> {
     let means = train(&unit, DIM, lists_for(n, factor), SEED, &metric);
     let train_s = t.elapsed().as_secs_f64();
     let centroids = Centroids::from_means(&means, DIM, metric)?;
-    let p = partition(&unit, DIM, centroids, Quantizer::fit(&unit, DIM));
+    let p = partition(&unit, DIM, centroids, Quantizer::fit(&unit, DIM))?;
     let step_s = t.elapsed().as_secs_f64();
     let hwm = vm_hwm();
     println!(
@@ -100,7 +100,10 @@ fn partition_only(n: usize, factor: f64, out: &Path) -> Result<()> {
         p.root.fit()
     );
     std::fs::write(out.join("root.bin"), p.root.to_bytes())?;
-    std::fs::write(out.join("lists.bin"), p.files.concat())?;
+    std::fs::write(
+        out.join("lists.bin"),
+        [p.files.concat(), p.groups.concat()].concat(),
+    )?;
     let order: Vec<u8> = p.order.iter().flat_map(|o| o.to_le_bytes()).collect();
     std::fs::write(out.join("order.bin"), order)?;
     Ok(())
@@ -167,16 +170,17 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
         .chunks_exact(4)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
-    let mut files = Vec::with_capacity(root.lists());
+    // Lists, then groups (Root::file order).
+    let mut files = Vec::with_capacity(root.file_count());
     let mut at = 0;
-    for j in 0..root.lists() {
-        let size = root.list_file(j).size as usize;
+    for j in 0..root.file_count() {
+        let size = root.file(j).size as usize;
         files.push(&all_lists[at..at + size]);
         at += size;
     }
     let mut index = ListIndex::new(root.clone());
     for (j, f) in files.iter().enumerate() {
-        index.add_list(j, f)?;
+        index.add_file(j, f)?;
     }
     let t = Instant::now();
     realism(&mix, &unit, &labels, &index, &order);
@@ -186,22 +190,42 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
     let texts: Vec<Vec<f32>> = (0..TEXT_QUERIES).map(|q| mix.text(q)).collect();
     let t = Instant::now();
     let curve = probe_curve(&index, &images, &texts, 10);
-    let all = root.lists() as u32;
-    let chosen = curve.smallest(TARGET).unwrap_or(Probes {
-        image: all,
-        text: all,
-    });
+    let (all, all_groups) = (root.lists() as u32, root.groups() as u32);
+    let size_of = |j: usize| root.file(j).size as f64;
+    let list_bytes = mean(&(0..root.lists()).map(size_of).collect::<Vec<_>>());
+    let group_bytes = mean(
+        &(root.lists()..root.file_count())
+            .map(size_of)
+            .collect::<Vec<_>>(),
+    );
+    let cap = (root.lists() / 4).max(1);
+    let chosen = curve
+        .cheapest(TARGET, group_bytes, list_bytes, root.lists())
+        .unwrap_or(Probes {
+            image: all,
+            text: all,
+            image_groups: all_groups,
+            text_groups: all_groups,
+        });
     println!(
         "  probe curve, recall@10 vs scanning every list ({} image + {} text queries, {:.0} s):",
         images.len(),
         texts.len(),
         t.elapsed().as_secs_f64()
     );
+    println!(
+        "    lists ranked within the nearest {} (image) / {} (text) of {all_groups} groups",
+        chosen.image_groups, chosen.text_groups
+    );
     println!("    {:>7} {:>8} {:>8}", "probes", "image", "text");
     let mut shown: BTreeSet<u32> = [1, 2, 4, 8, 16, 32, 64].into();
     shown.extend([chosen.image, chosen.text]);
     for p in shown.into_iter().filter(|&p| p as usize <= root.lists()) {
-        let (i, t) = curve.at(Probes { image: p, text: p });
+        let (i, t) = curve.at(Probes {
+            image: p,
+            text: p,
+            ..chosen
+        });
         let mark = |c: u32| if p == c { "←" } else { " " };
         println!(
             "    {p:>7} {i:>8.4}{} {t:>8.4}{}",
@@ -209,7 +233,7 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
             mark(chosen.text)
         );
     }
-    let cap = (root.lists() / 4).max(1) as u32;
+    let cap = cap as u32;
     println!(
         "  chosen probes at {TARGET}: image {}, text {} of {} lists{}",
         chosen.image,
@@ -226,25 +250,32 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
     drop(index);
     let mut index = ListIndex::new(root.clone());
     for (j, f) in files.iter().enumerate() {
-        index.add_list(j, f)?;
+        index.add_file(j, f)?;
     }
     let root_bytes = root.to_bytes().len() as f64;
-    let sizes: Vec<f64> = root.list_files().iter().map(|f| f.size as f64).collect();
+    let sizes: Vec<f64> = root.files().iter().map(|f| f.size as f64).collect();
+    let lists_only = &sizes[..root.lists()];
     println!(
-        "  files: root {:.3} MB; {} list files, mean {:.1} KB, max {:.1} KB, {:.1} MB in all",
+        "  files: root {:.3} MB; {} list files, mean {:.1} KB, max {:.1} KB, {:.1} MB in all; \
+         {} group files, mean {:.1} KB",
         root_bytes / MB,
-        sizes.len(),
-        mean(&sizes) / 1e3,
-        sizes.iter().copied().fold(0.0, f64::max) / 1e3,
-        sizes.iter().sum::<f64>() / MB
+        lists_only.len(),
+        mean(lists_only) / 1e3,
+        lists_only.iter().copied().fold(0.0, f64::max) / 1e3,
+        lists_only.iter().sum::<f64>() / MB,
+        root.groups(),
+        group_bytes / 1e3
     );
     let k = vitrine_search::WINDOW;
     let cold = |queries: &[Vec<f32>], kind: QueryKind| -> Vec<f64> {
         queries
             .iter()
             .map(|q| {
-                let lists: f64 = root.plan(q, kind, k, None).iter().map(|&j| sizes[j]).sum();
-                root_bytes + lists
+                let groups = root.plan_groups(q, kind, k, None);
+                let lists = index.plan(q, kind, k, None).unwrap_or_default();
+                let groups: f64 = groups.iter().map(|&g| sizes[root.lists() + g]).sum();
+                let lists: f64 = lists.iter().map(|&j| sizes[j]).sum();
+                root_bytes + groups + lists
             })
             .collect()
     };
@@ -260,8 +291,9 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
         let bytes = cold(queries, kind);
         let (cold_mean, cold_p95) = (mean(&bytes) / MB, p95(bytes) / MB);
         println!(
-            "  cold {name} query: root + {} lists = {cold_mean:.2} MB mean, {cold_p95:.2} MB p95 \
-             (manifest and model excluded); goal ≤ {limit} MB at {}: {}",
+            "  cold {name} query: root + {} groups + {} lists = {cold_mean:.2} MB mean, \
+             {cold_p95:.2} MB p95 (manifest and model excluded); goal ≤ {limit} MB at {}: {}",
+            chosen.groups(kind),
             chosen.of(kind),
             if n >= 1_000_000 { "1M" } else { "100k" },
             goal(cold_p95 <= limit)
@@ -271,7 +303,9 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
     let mut warm_ms = Vec::new();
     for q in &texts {
         let t = Instant::now();
-        let lists = root.plan(q, QueryKind::Text, k, None);
+        let lists = index
+            .plan(q, QueryKind::Text, k, None)
+            .map_err(|e| anyhow::anyhow!("groups missing: {:?}", e.0))?;
         plan_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let hits = index.scan(q, &lists, k, None);
         warm_ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -291,14 +325,15 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
     );
 
     if n <= 200_000 {
-        churn(&mix, &mut unit, &root)?;
+        let groups: Vec<Vec<u8>> = files[root.lists()..].iter().map(|f| f.to_vec()).collect();
+        churn(&mix, &mut unit, &root, &groups)?;
     }
     Ok(())
 }
 
 /// Replaces 1% of the items by new ones from the mixture and re-partitions keeping the root's
 /// centroids and quantizer, as build-index's rebuild does; prints how many list files changed.
-fn churn(mix: &Mixture, unit: &mut [f32], root: &Root) -> Result<()> {
+fn churn(mix: &Mixture, unit: &mut [f32], root: &Root, groups: &[Vec<u8>]) -> Result<()> {
     let n = unit.len() / DIM;
     let mut rng = data::Rng::new(DATA_SEED, 0xC4A9);
     let mut changed = BTreeSet::new();
@@ -310,14 +345,9 @@ fn churn(mix: &Mixture, unit: &mut [f32], root: &Root) -> Result<()> {
     }
     let clipped = root.quantizer().clipped(unit) as f64 / unit.len() as f64;
     let t = Instant::now();
-    let again = partition(
-        unit,
-        DIM,
-        root.centroids().clone(),
-        root.quantizer().clone(),
-    );
-    let before = root.list_files();
-    let after = again.root.list_files();
+    let again = partition(unit, DIM, root.centroids(groups)?, root.quantizer().clone())?;
+    let before = root.files();
+    let after = again.root.files();
     let by_list = before
         .iter()
         .zip(&after)
@@ -330,7 +360,7 @@ fn churn(mix: &Mixture, unit: &mut [f32], root: &Root) -> Result<()> {
         .collect();
     println!(
         "  rebuild after changing 1% ({} items; kept centroids and int8 scale, {:.1e} of values \
-         clipped; {:.1} s): {by_list} of {} list files changed ({:.1}%), {} new files to upload \
+         clipped; {:.1} s): {by_list} of {} list and group files changed ({:.1}%), {} new files to upload \
          ({:.2} MB); fit {:.3} → {:.3}",
         changed.len(),
         clipped,
