@@ -38,11 +38,11 @@ fn two_builds_with_separate_fresh_caches_write_byte_identical_sites() {
     for (path, bytes) in &one {
         assert!(two[path] == *bytes, "{path} differs between the two builds");
     }
-    // manifest, vectors (root and its one list), item table, chunk table, three encoder files,
-    // the keyword shards, and one metadata chunk with its thumbnail pack.
+    // manifest, vectors (root, its one list and that list's group), item table, chunk table,
+    // three encoder files, the keyword shards, and one metadata chunk with its thumbnail pack.
     let shards = one.keys().filter(|k| k.starts_with("keywords/")).count();
     assert!(shards >= 1, "{:?}", one.keys());
-    assert_eq!(one.len(), 10 + shards);
+    assert_eq!(one.len(), 11 + shards);
 }
 
 #[test]
@@ -121,9 +121,10 @@ fn changing_one_image_re_embeds_only_it_and_keeps_the_other_file_names() {
         .iter()
         .filter(|(path, bytes)| tree_b.get(*path) == Some(bytes))
         .count();
-    // All but the manifest, the vectors (root and list), the chunk table, and the metadata
-    // chunk and thumbnail pack holding the horse.
-    assert_eq!(kept, tree_a.len() - 6);
+    // All but the manifest, the vectors (root, list, and the group holding the list's centroid:
+    // the mean of every item), the chunk table, and the metadata chunk and thumbnail pack
+    // holding the horse.
+    assert_eq!(kept, tree_a.len() - 7);
 }
 
 /// What became of a build started as a child process.

@@ -23,9 +23,9 @@ fn verify_accepts_a_fresh_build_and_counts_its_files() {
     let out = built_site(tmp.path());
     let site = SiteDir::open(&out);
     let files = site.listed_files().len() - 1;
-    // 3 encoder files, vectors (root and its one list), item table, chunk table, 1 keyword
-    // shard, and the one chunk's metadata and thumbnail pack.
-    assert_eq!(files, 10);
+    // 3 encoder files, vectors (root, its one list and that list's group), item table, chunk
+    // table, 1 keyword shard, and the one chunk's metadata and thumbnail pack.
+    assert_eq!(files, 11);
     let run = verify(&out);
     run.expect_code(0);
     assert!(
@@ -124,7 +124,7 @@ fn verify_names_a_deleted_thumbnail_pack_and_a_truncated_metadata_chunk() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("2 of 10 files are missing or damaged"),
+        run.stderr.contains("2 of 11 files are missing or damaged"),
         "{}",
         run.stderr
     );
@@ -180,8 +180,8 @@ fn verify_loads_the_index_as_the_page_does() {
     // copied or hand-made cache once published): every hash matches, but the page cannot load it.
     let mut manifest = SiteDir::open(&out).manifest;
     let mut bytes = std::fs::read(out.join(&manifest.files.vectors.path)).expect("vectors");
-    // The root's int8 centre starts after its 28-byte header.
-    bytes[28..32].copy_from_slice(&f32::NAN.to_le_bytes());
+    // The root's int8 centre starts after its 48-byte header.
+    bytes[48..52].copy_from_slice(&f32::NAN.to_le_bytes());
     std::fs::remove_file(out.join(&manifest.files.vectors.path)).expect("remove");
     let file = vitrine_index::FileRef::for_content("vectors", "bin", &bytes);
     std::fs::write(out.join(&file.path), &bytes).expect("write");
