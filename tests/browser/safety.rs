@@ -2,8 +2,10 @@
 //! become links; a damaged index file stops the page with a clear error instead of wrong results,
 //! is never kept by the offline cache, and a thumbnail that does not match its hash is not shown;
 //! pictures left on the shop's own image host (`--thumbnails remote`) load within the page's
-//! Content-Security-Policy, and that host is not told the visitor's query.
+//! Content-Security-Policy, one the host has lost is left out, and that host is not told the
+//! visitor's query.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, ensure};
@@ -12,7 +14,7 @@ use vitrine_index::chunks::METADATA_STEM;
 use vitrine_testkit::page::{
     SEARCH_TIMEOUT, result_ids, result_mode, sw_controls, wait_degraded, wait_ready, wait_top,
 };
-use vitrine_testkit::server::TestServer;
+use vitrine_testkit::server::{Reply, TestServer, file_reply};
 use vitrine_testkit::site_dir::SiteDir;
 use vitrine_testkit::web::{Catalogue, WebSite, XSS_TITLE};
 use vitrine_testkit::webdriver::Browser;
@@ -324,16 +326,31 @@ fn an_overflowing_weight_still_ranks_and_a_chunk_missing_items_ends_in_an_error(
 
 #[test]
 fn remote_pictures_load_from_the_shops_image_host_which_never_sees_the_query() -> Result<()> {
-    // The shop's image host: another origin, serving the catalogue's images.
+    // The shop's image host: another origin, serving the catalogue's images (but `gone`).
     let dir = repo_root().join("tests/catalogues");
-    let host = TestServer::files(&dir)?;
+    let gone: Arc<Mutex<String>> = Arc::default();
+    let host = {
+        let (dir, gone) = (dir.clone(), gone.clone());
+        TestServer::start(move |hit, _| {
+            if *gone.lock().expect("gone") == hit.file_path() {
+                Reply::status(404)
+            } else {
+                file_reply(&dir, hit)
+            }
+        })?
+    };
     let mut catalogue = Catalogue::standard()?;
+    let mut paths = std::collections::HashMap::new();
     for row in &mut catalogue.rows {
         let path = std::path::PathBuf::from(row["image"].as_str().unwrap_or_default());
         let rel = path
             .strip_prefix(&dir)?
             .to_string_lossy()
             .replace('\\', "/");
+        paths.insert(
+            row["id"].as_str().unwrap_or_default().to_string(),
+            format!("/{rel}"),
+        );
         row["image"] = host.url_for(&format!("/{rel}")).into();
     }
     let site = WebSite::build(
@@ -347,17 +364,16 @@ fn remote_pictures_load_from_the_shops_image_host_which_never_sees_the_query() -
         ],
     )?;
     let downloads = host.requests();
+    let query = "a cat";
+    let expected = site.cli_search(&["--text", query, "-k", "10"])?;
+    // The image host loses the fourth result's picture after the build.
+    *gone.lock().expect("gone") = paths[&expected[3]].clone();
     let server = site.serve()?;
     let browser = Browser::start()?;
     browser.on_new_document(SPY)?;
-    let query = "a cat";
     browser.goto(&site.page_url(&server, &format!("?q={}", encode(query))))?;
     wait_ready(&browser)?;
-    let top = wait_top(
-        &browser,
-        query,
-        &site.cli_search(&["--text", query, "-k", "10"])?,
-    )?;
+    let top = wait_top(&browser, query, &expected)?;
     for id in &top[..3] {
         let want = catalogue
             .rows
@@ -377,6 +393,19 @@ fn remote_pictures_load_from_the_shops_image_host_which_never_sees_the_query() -
         })?;
         ensure!(src == want, "{id} shows {src}, not its image {want}");
     }
+    // A picture the host cannot give is left out, not shown broken.
+    browser.wait_until(
+        &format!("{} marked as without a picture", top[3]),
+        SEARCH_TIMEOUT,
+        || {
+            let v = browser.execute(
+                "return !!document.querySelector(\
+                 `[data-testid=result][data-id=\"${arguments[0]}\"] [data-testid=thumbnail-missing]`);",
+                vec![json!(top[3])],
+            )?;
+            Ok(v.as_bool().unwrap_or(false).then_some(()))
+        },
+    )?;
     let spy = browser.execute("return window.__csp;", vec![])?;
     ensure!(
         spy.as_array().is_some_and(Vec::is_empty),

@@ -128,10 +128,7 @@ fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
     let remote = item.image.as_deref().and_then(vitrine_index::safe_link);
     let picture = match (item.thumbnail.zip(pack), remote) {
         (Some((thumbnail, pack)), _) => Some(view! { <Thumb pack thumbnail/> }.into_any()),
-        (None, Some(src)) => Some(
-            view! { <img src=src alt="" decoding="async" loading="lazy" data-testid="remote-image"/> }
-                .into_any(),
-        ),
+        (None, Some(src)) => Some(view! { <RemoteImage src/> }.into_any()),
         (None, None) => None,
     };
     let score_text = format!("{score:.3}");
@@ -172,6 +169,30 @@ fn ResultCard(found: Found, on_like: Callback<String>) -> impl IntoView {
                 </button>
             </div>
         </li>
+    }
+}
+
+/// A picture on the shop's own image host (`--thumbnails remote`); one that cannot be loaded is
+/// left out (marked for tests), as a packed thumbnail that cannot be shown is.
+#[component]
+fn RemoteImage(src: String) -> impl IntoView {
+    let failed = RwSignal::new(false);
+    move || {
+        if failed.get() {
+            view! { <span class="no-thumbnail" data-testid="thumbnail-missing"></span> }.into_any()
+        } else {
+            view! {
+                <img
+                    src=src.clone()
+                    alt=""
+                    decoding="async"
+                    loading="lazy"
+                    data-testid="remote-image"
+                    on:error=move |_| failed.set(true)
+                />
+            }
+            .into_any()
+        }
     }
 }
 
