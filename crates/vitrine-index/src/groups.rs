@@ -30,14 +30,14 @@ pub fn default_groups(lists: usize) -> usize {
 pub struct Grouping {
     /// The group of each list.
     pub of: Vec<u32>,
-    /// One direction per group (the mean of its centroids' directions).
+    /// One direction per group (the mean of its centroids).
     pub directions: Vectors,
     /// Each group's file, in group order.
     pub files: Vec<Vec<u8>>,
 }
 
-/// Groups `centroids` (their stored codes, so a rebuild that keeps the centroids keeps the
-/// groups) by seeded k-means on their directions.
+/// Groups `centroids` (as decoded from their stored codes, so a rebuild that keeps the centroids
+/// keeps the groups) by seeded k-means under their own metric.
 pub fn group(centroids: &Centroids) -> Result<Grouping> {
     let unit = &centroids.unit;
     let (lists, dim) = (unit.len(), unit.dim());
