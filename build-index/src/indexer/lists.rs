@@ -6,6 +6,7 @@
 use anyhow::{Result, bail};
 use vitrine_index::lists::{ListIndex, Probes, Root};
 use vitrine_index::partition::{self, Centroids, Metric, Partitioned};
+use vitrine_index::probing::Sample;
 use vitrine_index::{PartitionInfo, Quantizer};
 
 /// Image queries measured, at most (evenly spaced items).
@@ -162,32 +163,25 @@ pub(crate) fn measure(
     }
     let step = count.div_ceil(IMAGE_QUERIES).max(1);
     let images: Vec<u32> = (0..count as u32).step_by(step).collect();
-    let curve = partition::probe_curve(&index, &images, texts, 10);
+    let sample = Sample::new(&index, &images, texts, 10);
+    let curve = sample.curve(&index);
     let (lists_n, groups_n) = (root.lists(), root.groups());
     let cap = max_probes
         .unwrap_or((lists_n / 4).max(lists_n.min(4)))
         .clamp(1, lists_n);
-    // What a cold query fetches: group files and list files, at their mean sizes.
-    let mean = |files: &[Vec<u8>]| {
-        files.iter().map(Vec::len).sum::<usize>() as f64 / files.len().max(1) as f64
-    };
-    let (group_bytes, list_bytes) = (mean(&lists.groups), mean(&lists.files));
-    let Some(probes) = curve.cheapest(min_recall, group_bytes, list_bytes, cap) else {
-        let all = Probes {
-            image: cap as u32,
-            text: cap as u32,
-            image_groups: groups_n as u32,
-            text_groups: groups_n as u32,
-        };
-        let (image, text) = curve.at(all);
+    let Some(counts) = curve.cheapest(min_recall, cap) else {
+        let (image, text) = curve.at(Probes::counts(groups_n as u32, cap as u32));
         bail!(
             "probing {cap} of {lists_n} lists reaches recall@10 {image:.4} for image queries and \
              {text:.4} for text queries, below --min-recall {min_recall}; nothing was written. \
              Use fewer lists (--partitions), allow more probes (--max-probes) or lower --min-recall"
         );
     };
-    let (image_recall, text_recall) = curve.at(probes);
+    // Within those groups, a gap may save lists where a query's nearest lists stand out.
+    let tuned = sample.tune(&index, counts, min_recall, cap);
+    let probes = tuned.probes;
     lists.root.set_probes(probes);
+    let gap = |g: f32| (f64::from(g) * 1e4).round() / 1e4;
     Ok(PartitionInfo {
         lists: lists_n as u32,
         groups: groups_n as u32,
@@ -195,10 +189,12 @@ pub(crate) fn measure(
         text_probes: probes.text,
         image_group_probes: probes.image_groups,
         text_group_probes: probes.text_groups,
+        image_gap: gap(probes.image_gap),
+        text_gap: gap(probes.text_gap),
         image_queries: images.len() as u32,
-        image_recall: floor4(image_recall),
+        image_recall: floor4(tuned.image.recall),
         text_queries: texts.len() as u32,
-        text_recall: floor4(text_recall),
+        text_recall: floor4(tuned.text.recall),
         min_recall,
     })
 }

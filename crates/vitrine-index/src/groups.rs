@@ -7,7 +7,7 @@
 //! u32 `count`, f32×count centroid lengths, i8 codes count×dim (under the root's centroid centre
 //! and scale), for the group's lists in list order.
 
-use crate::partition::{Centroids, assign, train};
+use crate::partition::{Centroids, Metric, assign, train};
 use crate::vectors::Vectors;
 use crate::{Error, Result};
 
@@ -37,7 +37,8 @@ pub struct Grouping {
 }
 
 /// Groups `centroids` (as decoded from their stored codes, so a rebuild that keeps the centroids
-/// keeps the groups) by seeded k-means under their own metric.
+/// keeps the groups) by seeded k-means under their own metric, [`default_groups`] of them, then
+/// bisects every group of more than twice the mean number of lists.
 pub fn group(centroids: &Centroids) -> Result<Grouping> {
     let unit = &centroids.unit;
     let (lists, dim) = (unit.len(), unit.dim());
@@ -47,20 +48,30 @@ pub fn group(centroids: &Centroids) -> Result<Grouping> {
     let metric = &centroids.metric;
     let wanted = default_groups(lists);
     let means = train(&points, dim, wanted, SEED, metric);
-    let of: Vec<u32> = assign(&points, dim, &means, metric)
+    let mut of: Vec<u32> = assign(&points, dim, &means, metric)
         .iter()
         .map(|a| a.0)
         .collect();
-    let rows: Vec<Vec<f32>> = means
-        .chunks_exact(dim)
-        .map(|m| {
-            if m.iter().all(|x| *x == 0.0) {
-                let mut one = vec![0.0; dim];
-                one[0] = 1.0;
-                one
-            } else {
-                m.to_vec()
+    split_large(
+        &points,
+        dim,
+        &mut of,
+        (2 * lists).div_ceil(wanted).max(2),
+        metric,
+    );
+    let groups = of.iter().max().map_or(0, |&g| g as usize + 1);
+    let rows: Vec<Vec<f32>> = (0..groups as u32)
+        .map(|g| {
+            let mut sum = vec![0f32; dim];
+            for (j, _) in of.iter().enumerate().filter(|(_, o)| **o == g) {
+                sum.iter_mut()
+                    .zip(&points[j * dim..(j + 1) * dim])
+                    .for_each(|(s, x)| *s += x);
             }
+            if sum.iter().all(|x| *x == 0.0) {
+                sum[0] = 1.0;
+            }
+            sum
         })
         .collect();
     let files = (0..rows.len() as u32)
@@ -74,6 +85,34 @@ pub fn group(centroids: &Centroids) -> Result<Grouping> {
         directions: Vectors::quantize(&rows)?,
         files,
     })
+}
+
+/// Bisects every group of more than `limit` lists (2-means on its centroids, or halves in list
+/// order when they do not separate) until none is left: a dense region of lists would otherwise
+/// make one large group file that most queries near it fetch whole.
+fn split_large(points: &[f32], dim: usize, of: &mut [u32], limit: usize, metric: &Metric) {
+    loop {
+        let groups = of.iter().max().map_or(0, |&g| g as usize + 1);
+        let mut counts = vec![0usize; groups];
+        of.iter().for_each(|&g| counts[g as usize] += 1);
+        let Some(g) = (0..groups).find(|&g| counts[g] > limit) else {
+            return;
+        };
+        let members: Vec<usize> = (0..of.len()).filter(|&j| of[j] == g as u32).collect();
+        let sub: Vec<f32> = members
+            .iter()
+            .flat_map(|&j| points[j * dim..(j + 1) * dim].iter().copied())
+            .collect();
+        let two = train(&sub, dim, 2, SEED, metric);
+        let halves = assign(&sub, dim, &two, metric);
+        let mut moved: Vec<usize> = (0..members.len()).filter(|&i| halves[i].0 == 1).collect();
+        if moved.is_empty() || moved.len() == members.len() {
+            moved = (members.len() / 2..members.len()).collect();
+        }
+        moved
+            .into_iter()
+            .for_each(|i| of[members[i]] = groups as u32);
+    }
 }
 
 /// The file of a group holding lists `members` (in list order).
@@ -131,5 +170,38 @@ impl Group {
             norms,
             codes: bytes[at..].iter().map(|&b| b as i8).collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::Rng;
+
+    #[test]
+    fn no_group_holds_more_than_twice_the_mean_number_of_lists() {
+        // 100 lists: 70 at one spot (k-means alone puts them in one group), 30 spread out.
+        let dim = 8;
+        let mut rng = Rng::new(5);
+        let mut noise = || (rng.next_u64() % 1000) as f32 / 1000.0 - 0.5;
+        let means: Vec<f32> = (0..100)
+            .flat_map(|j| {
+                let row: Vec<f32> = (0..dim)
+                    .map(|d| if j < 70 { f32::from(d == 0) } else { noise() })
+                    .collect();
+                row
+            })
+            .collect();
+        let centroids = Centroids::from_means(&means, dim, Metric::plain(dim)).unwrap();
+        let grouping = group(&centroids).unwrap();
+        let groups = grouping.directions.len();
+        assert!(groups >= default_groups(100), "{groups}");
+        let mut counts = vec![0usize; groups];
+        grouping.of.iter().for_each(|&g| counts[g as usize] += 1);
+        let limit = (2 * 100usize).div_ceil(default_groups(100));
+        assert!(counts.iter().all(|&c| c <= limit), "{counts:?}");
+        assert_eq!(grouping.files.len(), groups);
+        // Seeded: the same centroids give the same groups.
+        assert_eq!(group(&centroids).unwrap(), grouping);
     }
 }

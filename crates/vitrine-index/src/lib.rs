@@ -12,6 +12,7 @@ pub mod lists;
 mod manifest;
 mod metadata;
 pub mod partition;
+pub mod probing;
 pub mod qtensors;
 mod rank;
 mod vectors;

@@ -2,12 +2,14 @@
 //! per list and one file per group of lists holding their centroids ([`crate::groups`]). Items
 //! are numbered in list order, so list `j` holds items `start[j] .. start[j] + size[j]`; a query
 //! ranks the groups, fetches the few group files its kind needs, ranks their lists, fetches
-//! those and scores them as the flat scan does. A small catalogue is one list in one group: the
+//! the nearest ([`Probes`]: a measured count, fewer where the nearest stand out) and scores them
+//! as the flat scan does. A small catalogue is one list in one group: the
 //! same ranking as scanning everything.
 //!
-//! Root, `vectors.<hash>.bin` (little-endian): magic `VTRR`, u32 version 2, u32 `dim`, u32
+//! Root, `vectors.<hash>.bin` (little-endian): magic `VTRR`, u32 version 3, u32 `dim`, u32
 //! `count`, u32 `lists`, u32 `groups`, u32 image probes, u32 text probes, u32 image group probes,
-//! u32 text group probes, f32 `fit`, f32 metric `lambda`, f32×dim item centre, f32×dim item
+//! u32 text group probes, f32 `fit`, f32 metric `lambda`, f32 image gap, f32 text gap (see
+//! [`Probes`]), f32×dim item centre, f32×dim item
 //! scale, f32×dim metric direction, f32×dim centroid centre, f32×dim centroid scale, u32×lists
 //! sizes, u32×lists group of each list, 32 bytes×lists SHA-256 of each list file, 32
 //! bytes×groups SHA-256 of each group file, then the groups' directions as a vectors file
@@ -26,9 +28,9 @@ use crate::{Error, Result};
 
 const ROOT_MAGIC: &[u8; 4] = b"VTRR";
 pub(crate) const LIST_MAGIC: &[u8; 4] = b"VTRL";
-const ROOT_VERSION: u32 = 2;
+const ROOT_VERSION: u32 = 3;
 pub(crate) const LIST_VERSION: u32 = 1;
-const ROOT_HEADER: usize = 48;
+const ROOT_HEADER: usize = 56;
 pub(crate) const LIST_HEADER: usize = 16;
 /// The stem of list file names.
 pub const LIST_STEM: &str = "lists/list";
@@ -43,20 +45,51 @@ pub enum QueryKind {
     Text,
 }
 
-/// Groups and lists a query scans, by kind (measured at build time).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Groups and lists a query scans, by kind (measured at build time): the lists of the nearest
+/// groups, nearest centroid first, at most as many as the list count and none whose centroid's
+/// cosine trails the nearest list's by more than the gap. A query whose nearest lists stand out
+/// fetches fewer lists than one among many equally near lists.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Probes {
-    /// Lists, for image queries.
+    /// Lists, for image queries (at most).
     pub image: u32,
-    /// Lists, for text queries.
+    /// Lists, for text queries (at most).
     pub text: u32,
     /// Groups whose lists an image query ranks.
     pub image_groups: u32,
     /// Groups whose lists a text query ranks.
     pub text_groups: u32,
+    /// Cosine gap to the nearest list beyond which an image query stops ([`Probes::NO_GAP`]:
+    /// never).
+    pub image_gap: f32,
+    /// The same for text queries.
+    pub text_gap: f32,
 }
 
 impl Probes {
+    /// A gap no cosine difference exceeds: the list count alone decides.
+    pub const NO_GAP: f32 = 2.0;
+
+    /// Every kind probes `lists` lists within `groups` groups, with no gap.
+    pub fn counts(groups: u32, lists: u32) -> Self {
+        Self {
+            image: lists,
+            text: lists,
+            image_groups: groups,
+            text_groups: groups,
+            image_gap: Self::NO_GAP,
+            text_gap: Self::NO_GAP,
+        }
+    }
+
+    /// The gap for `kind`.
+    pub fn gap(self, kind: QueryKind) -> f32 {
+        match kind {
+            QueryKind::Image => self.image_gap,
+            QueryKind::Text => self.text_gap,
+        }
+    }
+
     /// The list count for `kind`.
     pub fn of(self, kind: QueryKind) -> u32 {
         match kind {
@@ -140,12 +173,7 @@ impl Root {
         let n_groups = grouping.directions.len();
         let root = Self {
             count: sizes.iter().sum(),
-            probes: Probes {
-                image: sizes.len() as u32,
-                text: sizes.len() as u32,
-                image_groups: n_groups as u32,
-                text_groups: n_groups as u32,
-            },
+            probes: Probes::counts(n_groups as u32, sizes.len() as u32),
             fit,
             quantizer,
             starts: starts(&sizes),
@@ -189,11 +217,20 @@ impl Root {
     pub fn set_probes(&mut self, probes: Probes) {
         let lists = |p: u32| p.clamp(1, self.lists() as u32);
         let groups = |p: u32| p.clamp(1, self.groups() as u32);
+        let gap = |g: f32| {
+            if g.is_nan() {
+                Probes::NO_GAP
+            } else {
+                g.clamp(0.0, Probes::NO_GAP)
+            }
+        };
         self.probes = Probes {
             image: lists(probes.image),
             text: lists(probes.text),
             image_groups: groups(probes.image_groups),
             text_groups: groups(probes.text_groups),
+            image_gap: gap(probes.image_gap),
+            text_gap: gap(probes.text_gap),
         };
     }
     /// Mean cosine of the items to their list's centroid when the lists were made.
@@ -272,13 +309,7 @@ impl Root {
         let (mut out, mut lists, mut held) = (Vec::new(), 0usize, 0usize);
         for g in self.ranked_groups(embedding) {
             for &j in &self.members[g] {
-                let (first, n) = self.range(j as usize);
-                let here = match allowed {
-                    None => n as usize,
-                    Some(a) => (first..first + n)
-                        .filter(|&i| a.get(i as usize).copied().unwrap_or(false))
-                        .count(),
-                };
+                let here = self.allowed_in(j as usize, allowed);
                 lists += usize::from(here > 0);
                 held += here;
             }
@@ -289,6 +320,17 @@ impl Root {
             }
         }
         out
+    }
+
+    /// Items of list `j` that `allowed` allows (all of them without it).
+    pub fn allowed_in(&self, j: usize, allowed: Option<&[bool]>) -> usize {
+        let (first, n) = self.range(j);
+        match allowed {
+            None => n as usize,
+            Some(a) => (first..first + n)
+                .filter(|&i| a.get(i as usize).copied().unwrap_or(false))
+                .count(),
+        }
     }
 
     /// The centroids, given every group file (in group order): what a rebuild keeps.
@@ -341,7 +383,7 @@ impl Root {
         ];
         head.iter()
             .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
-        let floats = [self.fit, self.metric.lambda].into_iter();
+        let floats = [self.fit, self.metric.lambda, p.image_gap, p.text_gap].into_iter();
         let floats = floats
             .chain(self.quantizer.mean.iter().copied())
             .chain(self.quantizer.scale.iter().copied())
@@ -376,14 +418,16 @@ impl Root {
         }
         let w = |i: usize| word(bytes, 8 + 4 * i);
         let (dim, count, lists, groups) = (w(0) as usize, w(1), w(2) as usize, w(3) as usize);
+        let float = |at: usize| f32::from_bits(word(bytes, at));
+        let (fit, lambda) = (float(40), float(44));
         let probes = Probes {
             image: w(4),
             text: w(5),
             image_groups: w(6),
             text_groups: w(7),
+            image_gap: float(48),
+            text_gap: float(52),
         };
-        let float = |at: usize| f32::from_bits(word(bytes, at));
-        let (fit, lambda) = (float(40), float(44));
         let fixed = ROOT_HEADER
             .checked_add(20usize.saturating_mul(dim))
             .and_then(|n| n.checked_add(40usize.checked_mul(lists)?))
@@ -435,9 +479,14 @@ impl Root {
             || !within(probes.text, lists)
             || !within(probes.image_groups, groups)
             || !within(probes.text_groups, groups)
+            || ![probes.image_gap, probes.text_gap]
+                .iter()
+                .all(|g| (0.0..=Probes::NO_GAP).contains(g))
         {
             return bad(format!(
-                "probes {probes:?} are not within 1..={lists} lists and 1..={groups} groups"
+                "probes {probes:?} are not within 1..={lists} lists, 1..={groups} groups and \
+                 gaps 0..={}",
+                Probes::NO_GAP
             ));
         }
         Ok(Self {

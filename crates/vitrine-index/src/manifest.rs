@@ -16,7 +16,7 @@ pub const MANIFEST: &str = "manifest.json";
 /// The `format` field of every vitrine manifest.
 pub const FORMAT: &str = "vitrine-index";
 /// The index format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// The most items an index may hold.
 pub const MAX_ITEMS: u32 = 100_000_000;
 
@@ -68,14 +68,19 @@ pub struct PartitionInfo {
     pub lists: u32,
     /// Number of groups of lists (each group file holds its lists' centroids).
     pub groups: u32,
-    /// Lists an image query ("More like this") scans.
+    /// Lists an image query ("More like this") scans, at most.
     pub image_probes: u32,
-    /// Lists a text query scans.
+    /// Lists a text query scans, at most.
     pub text_probes: u32,
     /// Groups whose lists an image query ranks.
     pub image_group_probes: u32,
     /// Groups whose lists a text query ranks.
     pub text_group_probes: u32,
+    /// An image query skips lists whose centroid's cosine trails the nearest list's by more
+    /// than this (2: never; see `lists::Probes`).
+    pub image_gap: f64,
+    /// The same for text queries.
+    pub text_gap: f64,
     /// Image queries measured.
     pub image_queries: u32,
     /// Their recall@10 at `image_probes`.

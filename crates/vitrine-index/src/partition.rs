@@ -1,10 +1,10 @@
 //! k-means for the partitioned index under a query-aware [`Metric`]: seeded and single-order, so
 //! equal inputs give byte-identical lists on any machine. Centroids are trained on an evenly
 //! spaced sample (at most [`SAMPLE_PER_LIST`] points per list) and every item is then assigned to
-//! its nearest centroid; the probe counts queries need are measured on the result ([`probe_curve`]).
+//! its nearest centroid; the probes queries need are measured on the result ([`crate::probing`]).
 
 use crate::files::FileRef;
-use crate::lists::{ListIndex, Probes, Root, list_bytes, list_hash};
+use crate::lists::{Root, list_bytes, list_hash};
 use crate::vectors::{Quantizer, Vectors};
 
 /// Catalogues below this many items stay one list (full offline search, nothing to probe).
@@ -354,147 +354,6 @@ pub fn partition(
         groups,
         order,
     })
-}
-
-/// Recall@k of partitioned search against the exact scan of every list, by group and list
-/// probe counts.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProbeCurve {
-    /// `image[t - 1][p - 1]`: mean recall of image queries ("More like this") ranking the lists
-    /// of the nearest `t` groups and probing the first `p` of them.
-    pub image: Vec<Vec<f64>>,
-    /// The same for text queries.
-    pub text: Vec<Vec<f64>>,
-}
-
-impl ProbeCurve {
-    /// For each kind, the probe counts reaching `target` that fetch the fewest bytes, a group
-    /// file costing `group_bytes` and a list `list_bytes`, probing at most `cap` lists (fewer
-    /// groups on a tie).
-    pub fn cheapest(
-        &self,
-        target: f64,
-        group_bytes: f64,
-        list_bytes: f64,
-        cap: usize,
-    ) -> Option<Probes> {
-        let best = |curve: &[Vec<f64>]| -> Option<(u32, u32)> {
-            if curve.is_empty() {
-                return Some((1, 1));
-            }
-            let mut best: Option<(f64, u32, u32)> = None;
-            for (t, row) in curve.iter().enumerate() {
-                let Some(p) = (1..=row.len().min(cap)).find(|&p| row[p - 1] >= target - 1e-12)
-                else {
-                    continue;
-                };
-                let cost = (t + 1) as f64 * group_bytes + p as f64 * list_bytes;
-                if best.is_none_or(|b| cost < b.0) {
-                    best = Some((cost, (t + 1) as u32, p as u32));
-                }
-            }
-            best.map(|(_, t, p)| (t, p))
-        };
-        let (image_groups, image) = best(&self.image)?;
-        let (text_groups, text) = best(&self.text)?;
-        Some(Probes {
-            image,
-            text,
-            image_groups,
-            text_groups,
-        })
-    }
-
-    /// Image and text recall at `probes`.
-    pub fn at(&self, probes: Probes) -> (f64, f64) {
-        let get = |c: &[Vec<f64>], t: u32, p: u32| {
-            c.get(t.max(1) as usize - 1)
-                .and_then(|row| row.get(p.max(1) as usize - 1))
-                .copied()
-                .unwrap_or(1.0)
-        };
-        (
-            get(&self.image, probes.image_groups, probes.image),
-            get(&self.text, probes.text_groups, probes.text),
-        )
-    }
-}
-
-/// Measures the [`ProbeCurve`] of a fully loaded index: `images` are items whose vectors are
-/// queries (they are left out of their own results), `texts` are query vectors. An exact top-k
-/// item counts once its list is among the lists probed: the union's top k then holds it.
-pub fn probe_curve(index: &ListIndex, images: &[u32], texts: &[Vec<f32>], k: usize) -> ProbeCurve {
-    let root = index.root();
-    let (lists, groups) = (root.lists(), root.groups());
-    let all_lists: Vec<usize> = (0..lists).collect();
-    let all_groups: Vec<usize> = (0..groups).collect();
-    let curve = |query: &[f32], skip: Option<u32>| -> Vec<Vec<f64>> {
-        let exact = index
-            .scan(query, &all_lists, k + 1, None)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|h| Some(h.index) != skip)
-            .take(k)
-            .collect::<Vec<_>>();
-        let mut group_rank = vec![usize::MAX; groups];
-        root.ranked_groups(query)
-            .iter()
-            .enumerate()
-            .for_each(|(r, &g)| group_rank[g] = r);
-        let ranked = index.ranked_lists(query, &all_groups).unwrap_or_default();
-        let mut wanted = vec![0usize; lists];
-        exact
-            .iter()
-            .for_each(|h| wanted[root.list_of(h.index)] += 1);
-        (1..=groups)
-            .map(|t| {
-                // The lists of the nearest t groups in rank order: recall after each.
-                let mut acc = 0usize;
-                let mut row: Vec<f64> = ranked
-                    .iter()
-                    .filter(|&&j| group_rank[root.group_of(j)] < t)
-                    .map(|&j| {
-                        acc += wanted[j];
-                        if exact.is_empty() {
-                            1.0
-                        } else {
-                            acc as f64 / exact.len() as f64
-                        }
-                    })
-                    .collect();
-                let last = row
-                    .last()
-                    .copied()
-                    .unwrap_or(if exact.is_empty() { 1.0 } else { 0.0 });
-                row.resize(lists, last);
-                row
-            })
-            .collect()
-    };
-    // Summed as queries go: a million-item index has 53 × 2,828 points per query.
-    let mean = |queries: &mut dyn Iterator<Item = Vec<Vec<f64>>>| -> Vec<Vec<f64>> {
-        let mut sum = vec![vec![0f64; lists]; groups];
-        let mut n = 0usize;
-        for c in queries {
-            n += 1;
-            sum.iter_mut().zip(&c).for_each(|(s, row)| {
-                s.iter_mut().zip(row).for_each(|(s, v)| *s += v);
-            });
-        }
-        if n == 0 {
-            return Vec::new();
-        }
-        sum.iter_mut()
-            .for_each(|row| row.iter_mut().for_each(|s| *s /= n as f64));
-        sum
-    };
-    let image = mean(
-        &mut images
-            .iter()
-            .filter_map(|&i| index.decode(i).ok().map(|v| curve(&v, Some(i)))),
-    );
-    let text = mean(&mut texts.iter().map(|t| curve(t, None)));
-    ProbeCurve { image, text }
 }
 
 #[cfg(test)]

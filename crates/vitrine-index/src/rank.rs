@@ -61,7 +61,7 @@ pub struct ScanQuery {
 
 impl ScanQuery {
     /// The cosine estimate of an exact integer score, kept within [-1, 1].
-    fn score(&self, raw: i32) -> f32 {
+    pub(crate) fn score(&self, raw: i32) -> f32 {
         (self.offset + self.unit * raw as f32).clamp(-1.0, 1.0)
     }
 }

@@ -174,6 +174,8 @@ fn manifest(vectors: &[u8], catalog: &[u8], chunk: &[u8]) -> Manifest {
             text_probes: 1,
             image_group_probes: 1,
             text_group_probes: 1,
+            image_gap: 2.0,
+            text_gap: 2.0,
             image_queries: 3,
             image_recall: 1.0,
             text_queries: 2,

@@ -4,9 +4,8 @@
 //! damaged.
 
 use vitrine_index::lists::{ListIndex, NeedFiles, Probes, QueryKind, Root};
-use vitrine_index::partition::{
-    self, Centroids, Metric, Partitioned, partition, probe_curve, train,
-};
+use vitrine_index::partition::{self, Centroids, Metric, Partitioned, partition, train};
+use vitrine_index::probing::Sample;
 use vitrine_index::{Quantizer, Vectors, normalize};
 
 const DIM: usize = 16;
@@ -60,8 +59,7 @@ fn probes(groups: u32, image: u32, text: u32) -> Probes {
     Probes {
         image,
         text,
-        image_groups: groups,
-        text_groups: groups,
+        ..Probes::counts(groups, 0)
     }
 }
 
@@ -103,17 +101,26 @@ fn probing_every_list_is_exact_and_the_curve_reaches_one() {
     // √8 ≈ 3 groups; the curve has a row per group count, each growing to its groups' lists.
     let groups = root.groups() as u32;
     assert_eq!(groups, 3);
-    let curve = probe_curve(&index, &[0, 50, 100, 399], &texts, 10);
+    let curve = Sample::new(&index, &[0, 50, 100, 399], &texts, 10).curve(&index);
     assert_eq!((curve.image.len(), curve.image[2].len()), (3, 8));
     assert!(curve.image[2].windows(2).all(|w| w[0] <= w[1]));
     assert_eq!(curve.at(probes(groups, 8, 8)), (1.0, 1.0));
     // Well separated clusters: one list already holds each query's neighbours.
     assert!(curve.at(probes(1, 1, 1)).0 >= 0.85, "{:?}", curve);
     // Byte costs decide between more groups and more lists; either way few lists.
-    let chosen = curve.cheapest(0.95, 100.0, 1000.0, 8).unwrap();
+    let chosen = curve.cheapest(0.95, 8).unwrap();
     assert!(chosen.image <= 2 && chosen.text <= 2, "{chosen:?}");
-    assert!(curve.cheapest(1.0, 100.0, 1000.0, 8).is_some());
-    assert_eq!(curve.cheapest(1.01, 100.0, 1000.0, 8), None);
+    assert!(curve.cheapest(1.0, 8).is_some());
+    assert_eq!(curve.cheapest(1.01, 8), None);
+    // What a query fetches grows with what it probes; probing everything fetches every file.
+    assert!(
+        curve
+            .text_bytes
+            .iter()
+            .all(|row| row.windows(2).all(|w| w[0] <= w[1]))
+    );
+    let every: usize = p.site_files().iter().map(|(_, b)| b.len()).sum();
+    assert_eq!(curve.text_bytes[2][7], every as f64);
     root.set_probes(probes(groups, 2, 8));
     // A query first needs its groups (numbered after the lists), then its lists.
     let mut fresh = ListIndex::new(root.clone());
@@ -184,6 +191,71 @@ fn a_query_fetches_only_the_groups_it_ranks_and_lists_within_them() {
 }
 
 #[test]
+fn a_gap_spares_lists_when_a_querys_nearest_list_stands_out() {
+    // Eight tight clusters on eight axes, 50 points each.
+    let noise = clustered(1, 400, 11);
+    let data: Vec<Vec<f32>> = noise
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let axis = (0..DIM).map(|d| f32::from(d == i % 8) * 4.0);
+            normalize(&axis.zip(n).map(|(a, x)| a + x).collect::<Vec<f32>>())
+        })
+        .collect();
+    // One list per cluster, around its mean.
+    let means: Vec<f32> = (0..8)
+        .flat_map(|c| {
+            let members = data.iter().skip(c).step_by(8);
+            let sum = members.fold(vec![0f32; DIM], |s, v| {
+                s.iter().zip(v).map(|(a, b)| a + b).collect()
+            });
+            normalize(&sum)
+        })
+        .collect();
+    let unit: Vec<f32> = data.iter().flatten().copied().collect();
+    let centroids = Centroids::from_means(&means, DIM, Metric::plain(DIM)).unwrap();
+    let p = partition(&unit, DIM, centroids, Quantizer::fit(&unit, DIM)).unwrap();
+    let index = loaded(&p, p.root.clone());
+    let groups = p.root.groups() as u32;
+    // Queries inside a cluster find their neighbours in one list; queries between two
+    // clusters need both lists. A list count alone must serve the harder ones.
+    let inside: Vec<Vec<f32>> = (0..12).map(|i| data[i * 31].clone()).collect();
+    let between: Vec<Vec<f32>> = (0..12)
+        .map(|i| {
+            let (a, b) = (
+                &means[i % 8 * DIM..][..DIM],
+                &means[(i + 3) % 8 * DIM..][..DIM],
+            );
+            normalize(&a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<f32>>())
+        })
+        .collect();
+    let texts: Vec<Vec<f32>> = inside.iter().chain(&between).cloned().collect();
+    let sample = Sample::new(&index, &[0, 50, 100, 399], &texts, 10);
+    let counts = sample.curve(&index).cheapest(0.95, 8).unwrap();
+    assert!(counts.text >= 2, "{counts:?}");
+    let tuned = sample.tune(&index, counts, 0.95, 8);
+    assert!(tuned.text.recall >= 0.95, "{tuned:?}");
+    assert!(tuned.probes.text_gap < Probes::NO_GAP, "{tuned:?}");
+    assert!(tuned.text.lists < f64::from(counts.text), "{tuned:?}");
+    // The gap written in the root makes the page's plan stop early where the build measured.
+    let mut root = p.root.clone();
+    root.set_probes(tuned.probes);
+    let again = loaded(&p, Root::from_bytes(&root.to_bytes()).unwrap());
+    assert_eq!(again.root().probes(), tuned.probes);
+    let planned = |q: &Vec<f32>| again.plan(q, QueryKind::Text, 10, None).unwrap().len();
+    assert!(inside.iter().all(|q| planned(q) == 1));
+    assert!(between.iter().map(planned).sum::<usize>() > between.len());
+    // Without a gap, every query probes the list count: tuning never fetches more.
+    root.set_probes(probes(groups, counts.image, counts.text));
+    let counted = loaded(&p, root);
+    let plan = counted.plan(&inside[0], QueryKind::Text, 10, None).unwrap();
+    assert_eq!(plan.len(), counts.text as usize);
+    // A target no probing reaches keeps the counts it was given, with no gap.
+    let kept = sample.tune(&index, counts, 1.01, 8);
+    assert_eq!(kept.probes, counts);
+}
+
+#[test]
 fn a_filter_plans_lists_until_they_hold_enough_allowed_items() {
     let data = clustered(6, 30, 3);
     let (p, _) = build(&data, 6);
@@ -232,7 +304,7 @@ fn damaged_roots_and_lists_are_refused() {
     wrong[0] = b'X';
     assert!(err(&wrong).contains("magic"));
     let mut sizes = bytes.clone();
-    sizes[48 + 20 * DIM] ^= 1;
+    sizes[56 + 20 * DIM] ^= 1;
     assert!(err(&sizes).contains("add up"), "{}", err(&sizes));
     let mut version = bytes.clone();
     version[4] = 1;
@@ -242,8 +314,12 @@ fn damaged_roots_and_lists_are_refused() {
         err(&version)
     );
     let mut group = bytes.clone();
-    group[48 + 20 * DIM + 4 * 4] = 7;
+    group[56 + 20 * DIM + 4 * 4] = 7;
     assert!(err(&group).contains("group"), "{}", err(&group));
+    // The text gap (header bytes 52..56) beyond any cosine difference.
+    let mut gap = bytes.clone();
+    gap[52..56].copy_from_slice(&3f32.to_le_bytes());
+    assert!(err(&gap).contains("gaps"), "{}", err(&gap));
     let mut index = ListIndex::new(p.root.clone());
     let short = &p.files[2][..p.files[2].len() - 1];
     assert!(index.add_file(2, short).is_err());
@@ -288,19 +364,16 @@ fn lists_shaped_for_the_text_direction_hold_a_text_querys_best_items_in_fewer_li
         let index = loaded(&p, p.root.clone());
         let all: Vec<usize> = (0..p.root.groups()).collect();
         // Every group ranked: the lists a text query needs, as without groups.
-        let chosen = probe_curve(&index, &[], &texts[..30], 10)
-            .cheapest(0.95, 0.0, 1.0, 12)
-            .unwrap();
+        let curve = Sample::new(&index, &[], &texts[..30], 10).curve(&index);
+        let every_group = curve.text.last().unwrap();
+        let probes = every_group.iter().position(|&r| r >= 0.95).unwrap() + 1;
         // Items scanned by the other half of the queries at that probe count.
         let root = index.root();
         texts[30..]
             .iter()
             .map(|t| {
                 let lists = index.ranked_lists(t, &all).unwrap();
-                let n: u32 = lists[..chosen.text as usize]
-                    .iter()
-                    .map(|&j| root.range(j).1)
-                    .sum();
+                let n: u32 = lists[..probes].iter().map(|&j| root.range(j).1).sum();
                 n as usize
             })
             .sum::<usize>()

@@ -19,9 +19,8 @@ use anyhow::{Context, Result, bail};
 use data::{DIM, Mixture};
 use stats::{mean, realism};
 use vitrine_index::lists::{ListIndex, Probes, QueryKind, Root};
-use vitrine_index::partition::{
-    Centroids, Metric, SEED, default_lists, partition, probe_curve, train,
-};
+use vitrine_index::partition::{Centroids, Metric, SEED, default_lists, partition, train};
+use vitrine_index::probing::Sample;
 use vitrine_index::{FileRef, Quantizer};
 
 const DATA_SEED: u64 = 0xC11F;
@@ -189,24 +188,19 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
     let images: Vec<u32> = (0..n as u32).step_by(n.div_ceil(IMAGE_QUERIES)).collect();
     let texts: Vec<Vec<f32>> = (0..TEXT_QUERIES).map(|q| mix.text(q)).collect();
     let t = Instant::now();
-    let curve = probe_curve(&index, &images, &texts, 10);
+    let sample = Sample::new(&index, &images, &texts, 10);
+    let curve = sample.curve(&index);
     let (all, all_groups) = (root.lists() as u32, root.groups() as u32);
     let size_of = |j: usize| root.file(j).size as f64;
-    let list_bytes = mean(&(0..root.lists()).map(size_of).collect::<Vec<_>>());
     let group_bytes = mean(
         &(root.lists()..root.file_count())
             .map(size_of)
             .collect::<Vec<_>>(),
     );
     let cap = (root.lists() / 4).max(1);
-    let chosen = curve
-        .cheapest(TARGET, group_bytes, list_bytes, root.lists())
-        .unwrap_or(Probes {
-            image: all,
-            text: all,
-            image_groups: all_groups,
-            text_groups: all_groups,
-        });
+    let counts = curve
+        .cheapest(TARGET, root.lists())
+        .unwrap_or(Probes::counts(all_groups, all));
     println!(
         "  probe curve, recall@10 vs scanning every list ({} image + {} text queries, {:.0} s):",
         images.len(),
@@ -215,36 +209,54 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
     );
     println!(
         "    lists ranked within the nearest {} (image) / {} (text) of {all_groups} groups",
-        chosen.image_groups, chosen.text_groups
+        counts.image_groups, counts.text_groups
     );
     println!("    {:>7} {:>8} {:>8}", "probes", "image", "text");
     let mut shown: BTreeSet<u32> = [1, 2, 4, 8, 16, 32, 64].into();
-    shown.extend([chosen.image, chosen.text]);
+    shown.extend([counts.image, counts.text]);
     for p in shown.into_iter().filter(|&p| p as usize <= root.lists()) {
         let (i, t) = curve.at(Probes {
             image: p,
             text: p,
-            ..chosen
+            ..counts
         });
         let mark = |c: u32| if p == c { "←" } else { " " };
         println!(
             "    {p:>7} {i:>8.4}{} {t:>8.4}{}",
-            mark(chosen.image),
-            mark(chosen.text)
+            mark(counts.image),
+            mark(counts.text)
         );
     }
-    let cap = cap as u32;
-    println!(
-        "  chosen probes at {TARGET}: image {}, text {} of {} lists{}",
-        chosen.image,
-        chosen.text,
-        root.lists(),
-        if chosen.image.max(chosen.text) > cap {
+    let cap_note = |p: u32| {
+        if p as usize > cap {
             format!("; ABOVE build-index's default --max-probes {cap}: the build would fail")
         } else {
             String::new()
         }
+    };
+    println!(
+        "  probe counts at {TARGET}: image {}, text {} of {} lists{}",
+        counts.image,
+        counts.text,
+        root.lists(),
+        cap_note(counts.image.max(counts.text))
     );
+    let t = Instant::now();
+    let tuned = sample.tune(&index, counts, TARGET, cap);
+    let chosen = tuned.probes;
+    for (name, m, p, gap) in [
+        ("image", tuned.image, chosen.image, chosen.image_gap),
+        ("text", tuned.text, chosen.text, chosen.text_gap),
+    ] {
+        println!(
+            "  with a gap ({:.1} s): {name} at most {p} lists, none trailing the nearest by more \
+             than {gap:.4} → {:.1} lists, {:.2} MB of lists per query, recall {:.4}",
+            t.elapsed().as_secs_f64(),
+            m.lists,
+            m.bytes / MB,
+            m.recall
+        );
+    }
 
     root.set_probes(chosen);
     drop(index);
@@ -267,15 +279,15 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
         group_bytes / 1e3
     );
     let k = vitrine_search::WINDOW;
-    let cold = |queries: &[Vec<f32>], kind: QueryKind| -> Vec<f64> {
+    // Per query: the group files' bytes and the list files' bytes it fetches.
+    let cold = |queries: &[Vec<f32>], kind: QueryKind| -> Vec<(f64, f64)> {
         queries
             .iter()
             .map(|q| {
                 let groups = root.plan_groups(q, kind, k, None);
                 let lists = index.plan(q, kind, k, None).unwrap_or_default();
                 let groups: f64 = groups.iter().map(|&g| sizes[root.lists() + g]).sum();
-                let lists: f64 = lists.iter().map(|&j| sizes[j]).sum();
-                root_bytes + groups + lists
+                (groups, lists.iter().map(|&j| sizes[j]).sum())
             })
             .collect()
     };
@@ -288,15 +300,27 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
         (QueryKind::Text, &texts, "text"),
         (QueryKind::Image, &image_vectors, "image"),
     ] {
-        let bytes = cold(queries, kind);
+        let parts = cold(queries, kind);
+        let groups = mean(&parts.iter().map(|p| p.0).collect::<Vec<_>>()) / MB;
+        let lists = mean(&parts.iter().map(|p| p.1).collect::<Vec<_>>()) / MB;
+        let bytes: Vec<f64> = parts.iter().map(|p| root_bytes + p.0 + p.1).collect();
         let (cold_mean, cold_p95) = (mean(&bytes) / MB, p95(bytes) / MB);
+        let verdict = match kind {
+            QueryKind::Text => format!(
+                "; goal ≤ {limit} MB at {}: {} (the p95 query {})",
+                if n >= 1_000_000 { "1M" } else { "100k" },
+                goal(cold_mean <= limit),
+                if cold_p95 <= limit { "within" } else { "above" }
+            ),
+            QueryKind::Image => String::new(),
+        };
         println!(
-            "  cold {name} query: root + {} groups + {} lists = {cold_mean:.2} MB mean, \
-             {cold_p95:.2} MB p95 (manifest and model excluded); goal ≤ {limit} MB at {}: {}",
+            "  cold {name} query: root {:.2} + {} groups {groups:.2} + at most {} lists \
+             {lists:.2} = {cold_mean:.2} MB mean, {cold_p95:.2} MB p95 (manifest and model \
+             excluded){verdict}",
+            root_bytes / MB,
             chosen.groups(kind),
             chosen.of(kind),
-            if n >= 1_000_000 { "1M" } else { "100k" },
-            goal(cold_p95 <= limit)
         );
     }
     let mut plan_ms = Vec::new();

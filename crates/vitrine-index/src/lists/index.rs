@@ -87,6 +87,16 @@ impl ListIndex {
         embedding: &[f32],
         groups: &[usize],
     ) -> Result<Vec<usize>, NeedFiles> {
+        let scored = self.scored_lists(embedding, groups)?;
+        Ok(scored.into_iter().map(|(j, _)| j).collect())
+    }
+
+    /// [`ListIndex::ranked_lists`] with each list's centroid cosine to the query.
+    pub fn scored_lists(
+        &self,
+        embedding: &[f32],
+        groups: &[usize],
+    ) -> Result<Vec<(usize, f32)>, NeedFiles> {
         let lists = self.root.lists();
         self.need(groups.iter().map(|g| lists + g))?;
         let q = &self.root.centroid_q;
@@ -105,12 +115,16 @@ impl ListIndex {
             }
         }
         scored.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        Ok(scored.into_iter().map(|(_, j)| j).collect())
+        Ok(scored
+            .into_iter()
+            .map(|(raw, j)| (j, query.score(raw)))
+            .collect())
     }
 
     /// The lists a query of `kind` scans: of the groups [`Root::plan_groups`] picks, the
-    /// nearest non-empty lists, as many as its probe count; with `allowed`, lists holding
-    /// allowed items only, until they hold at least `k`.
+    /// nearest non-empty lists as its [`Probes`](super::Probes) allow (at most its list count,
+    /// none trailing the nearest by more than its gap); with `allowed`, lists holding allowed
+    /// items only, and more until they hold at least `k`.
     pub fn plan(
         &self,
         embedding: &[f32],
@@ -118,26 +132,22 @@ impl ListIndex {
         k: usize,
         allowed: Option<&[bool]>,
     ) -> Result<Vec<usize>, NeedFiles> {
-        let probes = self.root.probes.of(kind) as usize;
+        let probes = self.root.probes;
+        let (most, gap) = (probes.of(kind) as usize, probes.gap(kind));
         let groups = self.root.plan_groups(embedding, kind, k, allowed);
-        let ranked = self.ranked_lists(embedding, &groups)?;
-        let Some(allowed) = allowed else {
-            return Ok(ranked.into_iter().take(probes).collect());
-        };
-        let (mut out, mut held) = (Vec::new(), 0usize);
-        for j in ranked {
-            let (first, n) = self.root.range(j);
-            let here = (first..first + n)
-                .filter(|&i| allowed.get(i as usize).copied().unwrap_or(false))
-                .count();
+        let (mut out, mut held, mut top) = (Vec::new(), 0usize, None);
+        for (j, score) in self.scored_lists(embedding, &groups)? {
+            let here = self.root.allowed_in(j, allowed);
             if here == 0 {
                 continue;
             }
-            out.push(j);
-            held += here;
-            if out.len() >= probes && held >= k {
+            let top = *top.get_or_insert(score);
+            let probed = out.len() >= most || score < top - gap;
+            if probed && (allowed.is_none() || held >= k) {
                 break;
             }
+            out.push(j);
+            held += here;
         }
         Ok(out)
     }
