@@ -217,6 +217,7 @@ fn every_bad_row_is_reported_and_every_readable_image_is_indexed() {
             "excluded",
             "filters",
             "indexed",
+            "partition",
             "remote_images",
             "reused",
             "rows",

@@ -40,12 +40,14 @@ fn centroids(out: &Path) -> vitrine_index::partition::Centroids {
 fn a_partitioned_build_records_its_measured_probe_count_and_loads_as_the_page_does() {
     let tmp = tempdir();
     let out = tmp.path().join("site");
-    new_build(&feed(), &out, &tmp.path().join("cache"))
+    let report = new_build(&feed(), &out, &tmp.path().join("cache"))
         .args(["--partitions", "4", "--max-probes", "4"])
         .run()
         .expect(0);
     let site = SiteDir::assert_complete(&common::cli(), &out);
     let p = &site.manifest.partition;
+    // The report records what the manifest does.
+    assert_eq!(report.partition.as_ref(), Some(p));
     assert_eq!(p.lists, 4);
     assert!((1..=4).contains(&p.image_probes), "{p:?}");
     assert!((1..=4).contains(&p.text_probes), "{p:?}");
@@ -62,6 +64,9 @@ fn a_partitioned_build_records_its_measured_probe_count_and_loads_as_the_page_do
         (r.lists(), probes.image, probes.text),
         (4, p.image_probes, p.text_probes)
     );
+    // The gaps, rounded in the manifest to 4 decimals.
+    let near = |root: f32, manifest: f64| (f64::from(root) - manifest).abs() < 1e-4;
+    assert!(near(probes.image_gap, p.image_gap) && near(probes.text_gap, p.text_gap));
     // Four lists fall into √4 = 2 groups; a query ranks the lists of the groups it probes.
     assert_eq!(
         (r.groups(), probes.image_groups, probes.text_groups),

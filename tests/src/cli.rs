@@ -88,6 +88,8 @@ pub struct Report {
     pub damaged_cache_records: usize,
     /// The page's text encoder and its gate.
     pub text_encoder: Option<TextEncoderReport>,
+    /// The lists and their measured probes.
+    pub partition: Option<vitrine_index::PartitionInfo>,
 }
 
 /// The report's `text_encoder`.

@@ -157,6 +157,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         searchable_columns: keyword_index.columns.clone(),
         damaged_cache_records: inputs.damaged_cache_records(),
         text_encoder: None,
+        partition: None,
     };
     for n in report.notes().iter().chain(&filters.notes) {
         note(n);
@@ -214,7 +215,27 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         quality: computed.encoder.info.quality.clone(),
         note: computed.encoder.note.clone(),
     });
+    report.partition = Some(computed.partition.clone());
     write_report(&report)?;
+    let p = &computed.partition;
+    if p.lists > 1 {
+        note(&format!(
+            "{} lists in {} groups; recall@10 {:.4} for text queries probing at most {} lists of \
+             {} groups (gap {}), {:.4} for image queries probing at most {} lists of {} groups \
+             (gap {}); --min-recall {}",
+            p.lists,
+            p.groups,
+            p.text_recall,
+            p.text_probes,
+            p.text_group_probes,
+            p.text_gap,
+            p.image_recall,
+            p.image_probes,
+            p.image_group_probes,
+            p.image_gap,
+            p.min_recall
+        ));
+    }
     let recall = computed.recall.value;
     let catalogue_name = args
         .catalogue

@@ -39,6 +39,8 @@ pub(crate) struct Report {
     pub(crate) damaged_cache_records: usize,
     /// The page's text encoder and its quality gate (absent when the build stopped before it).
     pub(crate) text_encoder: Option<TextEncoderReport>,
+    /// The lists and the probes measured for them (absent when the build stopped before).
+    pub(crate) partition: Option<vitrine_index::PartitionInfo>,
 }
 
 /// The exported text encoder, as the report describes it.

@@ -221,6 +221,7 @@ pub(crate) fn run(args: &Args, shard: Shard, note: &dyn Fn(&str)) -> Result<Exit
         searchable_columns: Vec::new(),
         damaged_cache_records: inputs.damaged_cache_records(),
         text_encoder: None,
+        partition: None,
     };
     report.notes().iter().for_each(|n| note(n));
     if let Some(path) = &args.report {
