@@ -298,7 +298,7 @@ fn an_overflowing_weight_still_ranks_and_a_chunk_missing_items_ends_in_an_error(
     )?;
     let last = chunk.items.pop().ok_or_else(|| anyhow!("an empty chunk"))?;
     let bytes = serde_json::to_vec(&chunk)?;
-    let file = vitrine_index::FileRef::for_content(METADATA_STEM, "json", &bytes);
+    let file = vitrine_index::FileRef::named(METADATA_STEM, "json", &bytes);
     std::fs::write(index.join(&file.path), &bytes)?;
     table.chunks[0].metadata = file;
     let table_bytes = table.to_bytes();

@@ -62,7 +62,7 @@ pub(crate) fn write(
 }
 
 fn put(staging: &Staging, stem: &str, ext: &str, bytes: &[u8]) -> Result<FileRef> {
-    let r = FileRef::for_content(stem, ext, bytes);
+    let r = FileRef::named(stem, ext, bytes);
     staging.write(&r.path, bytes)?;
     Ok(r)
 }

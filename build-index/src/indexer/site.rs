@@ -113,6 +113,11 @@ pub(crate) fn write(
     let vectors_ref = put("vectors", "bin", &lists.root.to_bytes())?;
     let mut list_refs: Vec<FileRef> = Vec::with_capacity(lists.files.len() + lists.groups.len());
     for (r, bytes) in lists.site_files() {
+        // The manifest records whole SHA-256s (a root keeps only the 8 bytes a name carries).
+        let r = FileRef {
+            sha256: vitrine_index::sha256_hex(bytes),
+            ..r
+        };
         if !list_refs.contains(&r) {
             staging.write(&r.path, bytes)?;
         }

@@ -3,7 +3,8 @@
 //! a query in the browser, ranking the root's groups, their lists' centroids and scanning the
 //! probed lists.
 
-use vitrine_index::lists::{ListIndex, Probes, QueryKind, Root, list_bytes, list_hash};
+use vitrine_index::lists::{ListIndex, Probes, QueryKind, Root, list_bytes};
+use vitrine_index::name_hash_of;
 use vitrine_index::partition::{Centroids, Metric, default_lists};
 use vitrine_index::{Quantizer, normalize};
 
@@ -53,7 +54,7 @@ pub(crate) fn run(dim: usize) -> Result<serde_json::Value, String> {
     let hashes = sizes
         .iter()
         .enumerate()
-        .map(|(j, &n)| list_hash(&list_file(j, n, dim)))
+        .map(|(j, &n)| name_hash_of(&list_file(j, n, dim)))
         .collect();
     let sample: Vec<f32> = synthetic(2_000, dim)
         .iter()

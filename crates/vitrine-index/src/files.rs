@@ -17,6 +17,10 @@ pub const MAX_FILE_BYTES: u64 = 2 << 30;
 /// Hex digits of the SHA-256 a content-addressed name carries.
 const NAME_HASH_DIGITS: usize = 16;
 
+/// Bytes of the SHA-256 a content-addressed name carries: all a vectors root keeps of its list
+/// and group files' hashes (the service worker checks cached files against no more either).
+pub const NAME_HASH_BYTES: usize = NAME_HASH_DIGITS / 2;
+
 /// The naming rule as a regular expression over a path relative to the index folder; capture 1
 /// is the hash. The service worker gets it from the page (it checks cached bytes against it);
 /// [`name_hash`] is the same rule in Rust, and a test keeps the two equal.
@@ -30,6 +34,15 @@ pub fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[usize::from(b >> 4)] as char);
         out.push(DIGITS[usize::from(b & 15)] as char);
     }
+    out
+}
+
+/// The first [`NAME_HASH_BYTES`] of the SHA-256 of `bytes`: the hash their content-addressed
+/// name carries.
+pub fn name_hash_of(bytes: &[u8]) -> [u8; NAME_HASH_BYTES] {
+    let full = Sha256::digest(bytes);
+    let mut out = [0u8; NAME_HASH_BYTES];
+    out.copy_from_slice(&full[..NAME_HASH_BYTES]);
     out
 }
 
@@ -73,7 +86,8 @@ pub struct FileRef {
     pub path: String,
     /// Size in bytes.
     pub size: u64,
-    /// SHA-256 of the content, lowercase hex.
+    /// SHA-256 of the content, lowercase hex: all 64 digits in the manifest, the name's 16 for
+    /// the files a vectors root names.
     pub sha256: String,
 }
 
@@ -88,7 +102,38 @@ impl FileRef {
         }
     }
 
-    /// Checks `bytes` against this reference (size, then hash).
+    /// Describes `bytes` under their content-addressed name, keeping only the hash the name
+    /// carries: the files binary tables name (vectors root, chunk table) by [`NAME_HASH_BYTES`].
+    pub fn named(stem: &str, ext: &str, bytes: &[u8]) -> Self {
+        Self::from_name_hash(stem, ext, bytes.len() as u64, &name_hash_of(bytes))
+    }
+
+    /// The file of `size` bytes a binary table names by the hash its name carries.
+    pub fn from_name_hash(stem: &str, ext: &str, size: u64, hash: &[u8; NAME_HASH_BYTES]) -> Self {
+        let sha256 = hex(hash);
+        Self {
+            path: hashed_name(stem, ext, &sha256),
+            size,
+            sha256,
+        }
+    }
+
+    /// The hash this file's name carries, as a binary table keeps it (zeros where the hex is
+    /// not hex).
+    pub fn name_hash_bytes(&self) -> [u8; NAME_HASH_BYTES] {
+        let mut out = [0u8; NAME_HASH_BYTES];
+        for (i, b) in out.iter_mut().enumerate() {
+            *b = self
+                .sha256
+                .get(2 * i..2 * i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .unwrap_or(0);
+        }
+        out
+    }
+
+    /// Checks `bytes` against this reference (size, then hash: as many digits as it has, at least
+    /// the name's).
     pub fn check(&self, bytes: &[u8]) -> Result<()> {
         if bytes.len() as u64 != self.size {
             return Err(Error::Integrity(format!(
@@ -98,7 +143,7 @@ impl FileRef {
                 self.size
             )));
         }
-        if sha256_hex(bytes) != self.sha256 {
+        if self.sha256.len() < NAME_HASH_DIGITS || !sha256_hex(bytes).starts_with(&self.sha256) {
             return Err(Error::Integrity(format!(
                 "{}: content does not match the manifest's SHA-256",
                 self.path
@@ -337,6 +382,23 @@ mod tests {
         ] {
             assert_eq!(name_hash(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_file_named_by_its_name_hash_has_the_same_name_and_checks_the_same_bytes() {
+        let (full, named) = (
+            FileRef::for_content("meta/chunk", "json", b"x"),
+            FileRef::named("meta/chunk", "json", b"x"),
+        );
+        assert_eq!(named.path, full.path);
+        assert_eq!(named.sha256, full.sha256[..NAME_HASH_DIGITS]);
+        assert_eq!(named.name_hash_bytes(), full.name_hash_bytes());
+        assert_eq!(
+            FileRef::from_name_hash("meta/chunk", "json", 1, &named.name_hash_bytes()),
+            named
+        );
+        named.check(b"x").unwrap();
+        assert!(named.check(b"y").is_err());
     }
 
     #[test]

@@ -18,8 +18,8 @@ mod rank;
 mod vectors;
 
 pub use files::{
-    EncoderFiles, FileRef, Files, HASHED_NAME_PATTERN, MAX_FILE_BYTES, OfflineFiles, SearchFiles,
-    hashed_name, hex, name_hash, sha256_hex,
+    EncoderFiles, FileRef, Files, HASHED_NAME_PATTERN, MAX_FILE_BYTES, NAME_HASH_BYTES,
+    OfflineFiles, SearchFiles, hashed_name, hex, name_hash, name_hash_of, sha256_hex,
 };
 pub use manifest::{
     EncoderFormat, EncoderInfo, EncoderQuality, FORMAT, FORMAT_VERSION, Facet, MANIFEST, MAX_ITEMS,

@@ -4,7 +4,8 @@
 //! its nearest centroid; the probes queries need are measured on the result ([`crate::probing`]).
 
 use crate::files::FileRef;
-use crate::lists::{Root, list_bytes, list_hash};
+use crate::files::name_hash_of;
+use crate::lists::{Root, list_bytes};
 use crate::vectors::{Quantizer, Vectors};
 
 /// Catalogues below this many items stay one list (full offline search, nothing to probe).
@@ -346,7 +347,7 @@ pub fn partition(
         files.push(list_bytes(dim, &quantizer.encode(&rows)));
         at += size as usize;
     }
-    let hashes = files.iter().map(|f| list_hash(f)).collect();
+    let hashes = files.iter().map(|f| name_hash_of(f)).collect();
     let (root, groups) = Root::new(quantizer, &centroids, sizes, hashes, fit)?;
     Ok(Partitioned {
         root,

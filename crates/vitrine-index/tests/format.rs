@@ -125,8 +125,8 @@ fn chunk_table(chunk: &[u8]) -> ChunkTable {
         chunks: vec![ChunkEntry {
             first: 0,
             count: 3,
-            metadata: FileRef::for_content(METADATA_STEM, "json", chunk),
-            pack: Some(FileRef::for_content(PACK_STEM, "bin", b"jpeg")),
+            metadata: FileRef::named(METADATA_STEM, "json", chunk),
+            pack: Some(FileRef::named(PACK_STEM, "bin", b"jpeg")),
         }],
     }
 }

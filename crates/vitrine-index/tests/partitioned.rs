@@ -6,7 +6,7 @@
 use vitrine_index::lists::{ListIndex, NeedFiles, Probes, QueryKind, Root};
 use vitrine_index::partition::{self, Centroids, Metric, Partitioned, partition, train};
 use vitrine_index::probing::Sample;
-use vitrine_index::{Quantizer, Vectors, normalize};
+use vitrine_index::{FileRef, Quantizer, Vectors, normalize};
 
 const DIM: usize = 16;
 
@@ -334,6 +334,24 @@ fn damaged_roots_and_lists_are_refused() {
     let g = p.root.file(5);
     g.check(&p.groups[1]).unwrap();
     assert!(g.path.starts_with("lists/group."));
+    // The root keeps the hash a file's name carries (16 digits) and checks the bytes against it.
+    assert_eq!(f.sha256.len(), 16);
+    let mut flipped = p.files[2].clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    assert!(
+        f.check(&flipped)
+            .unwrap_err()
+            .to_string()
+            .contains("SHA-256")
+    );
+    let short = FileRef {
+        sha256: f.sha256[..8].to_string(),
+        ..f
+    };
+    assert!(
+        short.check(&p.files[2]).is_err(),
+        "fewer digits than a name's"
+    );
 }
 
 #[test]

@@ -1,10 +1,13 @@
 //! The partitioned-index benchmark on synthetic CLIP-like vectors (see `data.rs`): partitioning
 //! time and peak memory as build-index does it (lists shaped for 1,000 text queries other than
 //! the measured ones), the probe curves, what a cold query fetches, warm query time natively, and
-//! list-file churn after changing 1% of the items. `./dev bench` runs it.
+//! list-file churn after changing 1% of the items (anywhere, or one collection's). `./dev bench`
+//! runs it.
 
 #![allow(clippy::print_stdout)]
 
+#[path = "vitrine-bench-partition/churn.rs"]
+mod churn;
 #[path = "vitrine-bench-partition/data.rs"]
 mod data;
 #[path = "vitrine-bench-partition/stats.rs"]
@@ -17,11 +20,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use data::{DIM, Mixture};
-use stats::{mean, realism};
+use stats::{first_load, mean, realism};
+use vitrine_index::Quantizer;
 use vitrine_index::lists::{ListIndex, Probes, QueryKind, Root};
 use vitrine_index::partition::{Centroids, Metric, SEED, default_lists, partition, train};
 use vitrine_index::probing::Sample;
-use vitrine_index::{FileRef, Quantizer};
 
 const DATA_SEED: u64 = 0xC11F;
 const IMAGE_QUERIES: usize = 200;
@@ -162,7 +165,7 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
         );
     }
     let mix = Mixture::new(n, DATA_SEED);
-    let (mut unit, labels) = mix.items(n);
+    let (unit, labels) = mix.items(n);
     let mut root = Root::from_bytes(&std::fs::read(tmp.path().join("root.bin"))?)?;
     let all_lists = std::fs::read(tmp.path().join("lists.bin"))?;
     let order: Vec<u32> = std::fs::read(tmp.path().join("order.bin"))?
@@ -323,6 +326,7 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
             chosen.of(kind),
         );
     }
+    println!("  {}", first_load(&root)?);
     let mut plan_ms = Vec::new();
     let mut warm_ms = Vec::new();
     for q in &texts {
@@ -350,52 +354,8 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
 
     if n <= 200_000 {
         let groups: Vec<Vec<u8>> = files[root.lists()..].iter().map(|f| f.to_vec()).collect();
-        churn(&mix, &mut unit, &root, &groups)?;
+        churn::churn(&mix, &unit, &labels, &root, &groups)?;
     }
-    Ok(())
-}
-
-/// Replaces 1% of the items by new ones from the mixture and re-partitions keeping the root's
-/// centroids and quantizer, as build-index's rebuild does; prints how many list files changed.
-fn churn(mix: &Mixture, unit: &mut [f32], root: &Root, groups: &[Vec<u8>]) -> Result<()> {
-    let n = unit.len() / DIM;
-    let mut rng = data::Rng::new(DATA_SEED, 0xC4A9);
-    let mut changed = BTreeSet::new();
-    while changed.len() < n / 100 {
-        changed.insert(rng.below(n));
-    }
-    for (k, &i) in changed.iter().enumerate() {
-        mix.item((n + k) as u64, &mut unit[i * DIM..(i + 1) * DIM]);
-    }
-    let clipped = root.quantizer().clipped(unit) as f64 / unit.len() as f64;
-    let t = Instant::now();
-    let again = partition(unit, DIM, root.centroids(groups)?, root.quantizer().clone())?;
-    let before = root.files();
-    let after = again.root.files();
-    let by_list = before
-        .iter()
-        .zip(&after)
-        .filter(|(a, b)| a.path != b.path)
-        .count();
-    let old: BTreeSet<&str> = before.iter().map(|f| f.path.as_str()).collect();
-    let new: Vec<&FileRef> = after
-        .iter()
-        .filter(|f| !old.contains(f.path.as_str()))
-        .collect();
-    println!(
-        "  rebuild after changing 1% ({} items; kept centroids and int8 scale, {:.1e} of values \
-         clipped; {:.1} s): {by_list} of {} list and group files changed ({:.1}%), {} new files to upload \
-         ({:.2} MB); fit {:.3} → {:.3}",
-        changed.len(),
-        clipped,
-        t.elapsed().as_secs_f64(),
-        before.len(),
-        100.0 * by_list as f64 / before.len() as f64,
-        new.len(),
-        new.iter().map(|f| f.size as f64).sum::<f64>() / MB,
-        root.fit(),
-        again.root.fit()
-    );
     Ok(())
 }
 

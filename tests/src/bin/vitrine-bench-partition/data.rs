@@ -165,12 +165,21 @@ impl Mixture {
     pub(crate) fn item(&self, i: u64, out: &mut [f32]) -> u32 {
         let mut rng = Rng::new(self.seed, i);
         let j = self.pick(&mut rng);
+        self.around(j, &mut rng, out);
+        j as u32
+    }
+
+    /// A fresh item of sub-topic `j` (number `i`: any `u64`) into `out`.
+    pub(crate) fn item_of(&self, j: usize, i: u64, out: &mut [f32]) {
+        self.around(j, &mut Rng::new(self.seed ^ 0x5B70, i), out);
+    }
+
+    fn around(&self, j: usize, rng: &mut Rng, out: &mut [f32]) {
         rng.normals(out, (NOISE2 / DIM as f32).sqrt());
         out.iter_mut()
             .zip(&self.centres[j * DIM..(j + 1) * DIM])
             .for_each(|(x, c)| *x += c);
         normalize(out);
-        j as u32
     }
 
     /// Items `0..n`, unit length, with their sub-topics (on every core; same result).

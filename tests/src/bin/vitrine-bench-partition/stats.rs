@@ -1,13 +1,59 @@
-//! Helpers of the partition benchmark: how CLIP-like the data is, and a parallel map.
+//! Helpers of the partition benchmark: how CLIP-like the data is, what else a first load holds,
+//! and a parallel map.
 
-use vitrine_index::lists::ListIndex;
+use std::io::Write;
+
+use vitrine_index::chunks::{ChunkEntry, ChunkTable, METADATA_STEM, PACK_STEM};
+use vitrine_index::lists::{ListIndex, Root};
 use vitrine_index::partition::dot;
+use vitrine_index::{CHUNK_SIZE, FileRef, ItemTable};
 
 use crate::data::{self, DIM, Mixture};
-use crate::{DATA_SEED, TEXT_QUERIES};
+use crate::{DATA_SEED, MB, TEXT_QUERIES};
 
 pub(crate) fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// What the page's first load holds beside the vectors at this size: the chunk table (one entry
+/// per chunk of the lists) and an item table of 11-character ids and title term counts, with no
+/// facet or filter (a shop's own ids and facets add to it).
+pub(crate) fn first_load(root: &Root) -> anyhow::Result<String> {
+    let file = |stem: &str, at: u32| FileRef::named(stem, "bin", &at.to_le_bytes());
+    let chunks: Vec<ChunkEntry> = (0..root.lists())
+        .flat_map(|j| {
+            let (first, count) = root.range(j);
+            (first..first + count)
+                .step_by(CHUNK_SIZE)
+                .map(move |s| ChunkEntry {
+                    first: s,
+                    count: (first + count - s).min(CHUNK_SIZE as u32),
+                    metadata: file(METADATA_STEM, s),
+                    pack: Some(file(PACK_STEM, s)),
+                })
+        })
+        .collect();
+    let count = chunks.len();
+    let table = ChunkTable { chunks }.to_bytes().len() as f64;
+    let n = root.count() as usize;
+    let items = ItemTable {
+        ids: (0..n).map(|i| format!("sku-{i:07}")).collect(),
+        title_terms: (0..n).map(|i| (3 + i % 7) as u8).collect(),
+        ..ItemTable::default()
+    };
+    let json = serde_json::to_vec(&items)?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&json)?;
+    let gzipped = gz.finish()?.len() as f64;
+    Ok(format!(
+        "first load beside the vectors (the page's tables): chunk table {:.2} MB ({} chunks); \
+         item table of 11-character ids and title term counts, no facets, {:.1} MB ({:.1} MB \
+         gzipped)",
+        table / MB,
+        count,
+        json.len() as f64 / MB,
+        gzipped / MB
+    ))
 }
 
 /// Cosines that say how CLIP-like the data is: random pairs, items to their sub-topic centre and
