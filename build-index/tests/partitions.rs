@@ -1,7 +1,8 @@
 //! The partitioned index through `build-index build`: probe counts are measured and recorded,
 //! probing it gives the answers scanning every list gives, the gate fails a build that cannot
-//! reach `--min-recall` within `--max-probes`, and a rebuild after a small change keeps the
-//! centroids, their groups and most list files.
+//! reach `--min-recall` within `--max-probes`, a rebuild after a small change keeps the
+//! centroids, their groups and most list files, and a rebuild replaces a site whose root and chunk
+//! table an older build-index wrote.
 
 mod common;
 
@@ -197,4 +198,54 @@ fn a_rebuild_after_a_small_change_keeps_the_centroids_and_most_list_files() {
         "one list file renamed: {lists_a:?} → {lists_b:?}"
     );
     assert_eq!(groups_a, groups_b, "kept centroids keep their groups");
+}
+
+#[test]
+fn a_rebuild_replaces_a_site_whose_root_and_chunk_table_an_older_build_index_wrote() {
+    let tmp = tempdir();
+    let out = tmp.path().join("site");
+    let cache = tmp.path().join("cache");
+    let build = || {
+        new_build(&feed(), &out, &cache)
+            .args(["--partitions", "4"])
+            .run()
+    };
+    build().expect(0);
+    // The root and the chunk table of an older layout version (as an older build-index wrote
+    // them), under their content-addressed names and listed by a sealed manifest: this
+    // build-index cannot read them, so it cannot name their lists, chunks and packs.
+    let mut m = SiteDir::open(&out).manifest;
+    for (file, stem) in [
+        (&mut m.files.vectors, "vectors"),
+        (&mut m.files.chunks, "chunks"),
+    ] {
+        let mut bytes = std::fs::read(out.join(&file.path)).expect("read");
+        bytes[4..8].copy_from_slice(&1u32.to_le_bytes());
+        std::fs::remove_file(out.join(&file.path)).expect("remove");
+        *file = vitrine_index::FileRef::for_content(stem, "bin", &bytes);
+        std::fs::write(out.join(&file.path), &bytes).expect("write");
+    }
+    m.seal();
+    std::fs::write(out.join(vitrine_index::MANIFEST), m.to_json()).expect("manifest");
+    let refused = common::verify(&out);
+    assert_ne!(
+        refused.code,
+        Some(0),
+        "the aged site does not load: {}",
+        refused.stderr
+    );
+    // The next build replaces it whole: its lists, groups, chunks and packs are build-index's.
+    build().expect(0);
+    SiteDir::assert_complete(&common::cli(), &out);
+    // So does the one after a manifest of an older format version.
+    let manifest = out.join(vitrine_index::MANIFEST);
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let version = |v: u32| format!("\"version\": {v}");
+    let now = version(vitrine_index::FORMAT_VERSION);
+    assert!(text.contains(&now), "{text}");
+    let older = text.replacen(&now, &version(vitrine_index::FORMAT_VERSION - 1), 1);
+    std::fs::write(&manifest, older).expect("manifest");
+    assert_ne!(common::verify(&out).code, Some(0));
+    build().expect(0);
+    SiteDir::assert_complete(&common::cli(), &out);
 }

@@ -113,17 +113,54 @@ fn listed_by_manifest(bytes: &[u8]) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// The files the vectors' root and the chunk table of the site at `out` name (none if it has no
-/// readable manifest of this format).
-fn listed_by_root(out: &Path) -> Vec<String> {
-    crate::built::manifest(out)
-        .map(|m| {
-            crate::built::site_files(out, &m)
-                .into_iter()
-                .map(|f| f.path)
-                .collect()
-        })
-        .unwrap_or_default()
+/// Whether `e` says a file has a layout version this build-index does not read: an older
+/// build-index wrote it.
+fn older_layout(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<vitrine_index::Error>(),
+            Some(vitrine_index::Error::Version(_))
+        )
+    })
+}
+
+/// The files under `out` (`files`) that the vectors' root and the chunk table of its site name.
+/// Where the manifest, root or table has a layout this build-index does not read (an older
+/// build-index's, replaced by this build), every content-addressed file under the stems that
+/// file names (lists and groups; metadata chunks and thumbnail packs) counts as named.
+fn listed_by_root(out: &Path, files: &[String]) -> Vec<String> {
+    use vitrine_index::chunks::{METADATA_STEM, PACK_STEM};
+    use vitrine_index::groups::GROUP_STEM;
+    use vitrine_index::lists::LIST_STEM;
+    let under = |stems: &[&str]| -> Vec<String> {
+        files
+            .iter()
+            .filter(|f| {
+                vitrine_index::name_hash(f).is_some()
+                    && stems
+                        .iter()
+                        .any(|s| f.strip_prefix(s).is_some_and(|rest| rest.starts_with('.')))
+            })
+            .cloned()
+            .collect()
+    };
+    let (vectors, chunks) = ([LIST_STEM, GROUP_STEM], [METADATA_STEM, PACK_STEM]);
+    let m = match crate::built::manifest(out) {
+        Ok(m) => m,
+        Err(e) if older_layout(&e) => return under(&[&vectors[..], &chunks[..]].concat()),
+        Err(_) => return Vec::new(),
+    };
+    let mut listed = match crate::built::vector_files(out, &m.files) {
+        Ok(named) => named.into_iter().map(|f| f.path).collect(),
+        Err(e) if older_layout(&e) => under(&vectors),
+        Err(_) => Vec::new(),
+    };
+    match crate::built::chunk_table(out, &m) {
+        Ok(t) => listed.extend(t.metadata_files().chain(t.packs()).map(|f| f.path.clone())),
+        Err(e) if older_layout(&e) => listed.extend(under(&chunks)),
+        Err(_) => {}
+    }
+    listed
 }
 
 /// Checks that `out` may be replaced by a new site: missing, empty, or a site build-index wrote
@@ -159,7 +196,7 @@ pub(crate) fn check_out(out: &Path) -> Result<(), OutProblem> {
         ));
     };
     let mut listed = listed;
-    listed.extend(listed_by_root(out));
+    listed.extend(listed_by_root(out, &files));
     let foreign: Vec<&String> = files.iter().filter(|f| !listed.contains(f)).collect();
     if foreign.is_empty() {
         Ok(())
