@@ -54,7 +54,7 @@ fn verify_names_the_vectors_file_when_one_byte_is_flipped() {
     run.expect_code(1);
     assert!(
         run.stderr.contains(&format!(
-            "bad: {vectors}: content does not match the manifest's SHA-256"
+            "bad: {vectors}: content does not match the SHA-256 the index records for it"
         )),
         "{}",
         run.stderr
@@ -110,7 +110,7 @@ fn verify_names_a_deleted_thumbnail_pack_and_a_truncated_metadata_chunk() {
     run.expect_code(1);
     assert!(
         run.stderr.contains(&format!(
-            "bad: {}: {} bytes, the manifest says {}",
+            "bad: {}: {} bytes, the index says {}",
             chunk.path,
             chunk.size - 10,
             chunk.size

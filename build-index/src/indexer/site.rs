@@ -111,17 +111,21 @@ pub(crate) fn write(
     };
     let items_ref = put("items", "json", &serde_json::to_vec(&table)?)?;
     let vectors_ref = put("vectors", "bin", &lists.root.to_bytes())?;
+    let flat = lists.root.lists() == 1;
     let mut list_refs: Vec<FileRef> = Vec::with_capacity(lists.files.len() + lists.groups.len());
     for (r, bytes) in lists.site_files() {
-        // The manifest records whole SHA-256s (a root keeps only the 8 bytes a name carries).
-        let r = FileRef {
-            sha256: vitrine_index::sha256_hex(bytes),
-            ..r
-        };
-        if !list_refs.contains(&r) {
+        if !list_refs.iter().any(|f| f.path == r.path) {
             staging.write(&r.path, bytes)?;
         }
-        list_refs.push(r);
+        list_refs.push(if flat {
+            // The manifest records whole SHA-256s (a root keeps only the 8 bytes a name carries).
+            FileRef {
+                sha256: vitrine_index::sha256_hex(bytes),
+                ..r
+            }
+        } else {
+            r
+        });
     }
     let thumbs: Vec<Option<&[u8]>> = indexed.iter().map(|(_, t)| *t).collect();
     let ranges = (0..lists.root.lists()).map(|j| lists.root.range(j));
@@ -168,11 +172,7 @@ pub(crate) fn write(
             vectors: vectors_ref,
             // One list (and its group) is part of the site's first download and kept offline;
             // the root describes the lists and groups of a partitioned index.
-            lists: if lists.root.lists() == 1 {
-                list_refs
-            } else {
-                Vec::new()
-            },
+            lists: if flat { list_refs } else { Vec::new() },
             items: items_ref,
             chunks: chunks_ref,
             keywords: keyword_shards,

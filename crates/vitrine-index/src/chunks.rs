@@ -9,7 +9,7 @@
 //! and zeros: no thumbnails). 28 bytes a chunk: about 0.5 MB of every first load at a
 //! million items (1.4 MB with whole SHA-256s and first items).
 
-use crate::files::{FileRef, NAME_HASH_BYTES};
+use crate::files::{FileRef, NAME_HASH_BYTES, name_hash_at};
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 4] = b"VTRC";
@@ -118,11 +118,7 @@ impl ChunkTable {
                 ));
             }
             next = first.saturating_add(items);
-            let hash = |at: usize| -> [u8; NAME_HASH_BYTES] {
-                bytes[at..at + NAME_HASH_BYTES]
-                    .try_into()
-                    .unwrap_or([0; NAME_HASH_BYTES])
-            };
+            let hash = |at: usize| name_hash_at(bytes, at);
             let (meta_at, pack_at) = (at + 8, at + 12 + NAME_HASH_BYTES);
             let pack_size = word(pack_at - 4);
             chunks.push(ChunkEntry {

@@ -79,6 +79,15 @@ pub fn name_hash(path: &str) -> Option<&str> {
     (ok(stem, b"_-") && ok(ext, b"") && hex).then_some(hash)
 }
 
+/// The [`NAME_HASH_BYTES`] a binary table keeps at `at` for a file it names (zeros past the
+/// end: the tables check their length before reading).
+pub(crate) fn name_hash_at(bytes: &[u8], at: usize) -> [u8; NAME_HASH_BYTES] {
+    bytes
+        .get(at..at + NAME_HASH_BYTES)
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or([0; NAME_HASH_BYTES])
+}
+
 /// A file of the index: relative path, size in bytes, SHA-256 (hex).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRef {
@@ -137,7 +146,7 @@ impl FileRef {
     pub fn check(&self, bytes: &[u8]) -> Result<()> {
         if bytes.len() as u64 != self.size {
             return Err(Error::Integrity(format!(
-                "{}: {} bytes, the manifest says {}",
+                "{}: {} bytes, the index says {}",
                 self.path,
                 bytes.len(),
                 self.size
@@ -145,7 +154,7 @@ impl FileRef {
         }
         if self.sha256.len() < NAME_HASH_DIGITS || !sha256_hex(bytes).starts_with(&self.sha256) {
             return Err(Error::Integrity(format!(
-                "{}: content does not match the manifest's SHA-256",
+                "{}: content does not match the SHA-256 the index records for it",
                 self.path
             )));
         }

@@ -22,7 +22,7 @@ mod index;
 
 pub use index::{ListIndex, NeedFiles};
 
-use crate::files::{FileRef, NAME_HASH_BYTES, name_hash_of};
+use crate::files::{FileRef, NAME_HASH_BYTES, name_hash_at, name_hash_of};
 use crate::groups::{self, GROUP_STEM, Group};
 use crate::partition::{Centroids, Metric};
 use crate::vectors::{Quantizer, Vectors};
@@ -464,11 +464,7 @@ impl Root {
         if group_of.iter().any(|&g| g as usize >= groups) {
             return bad(format!("a list's group is not below {groups}"));
         }
-        let hash = |at: usize| -> [u8; NAME_HASH_BYTES] {
-            bytes[at..at + NAME_HASH_BYTES]
-                .try_into()
-                .unwrap_or([0; NAME_HASH_BYTES])
-        };
+        let hash = |at: usize| name_hash_at(bytes, at);
         let at = at + 2 * lists;
         let hashes = (0..lists).map(|j| hash(at + NAME_HASH_BYTES * j)).collect();
         let group_hashes = (0..groups)
