@@ -1,8 +1,8 @@
 //! The partitioned-index benchmark on synthetic CLIP-like vectors (see `data.rs`): partitioning
 //! time and peak memory as build-index does it (lists shaped for 1,000 text queries other than
 //! the measured ones), the probe curves, what a cold query fetches, warm query time natively, and
-//! list-file churn after changing 1% of the items (anywhere, or one collection's). `./dev bench`
-//! runs it.
+//! list-file churn after changing 1% of the items (anywhere, or one collection's), with what patch
+//! files would cost instead (two more partitionings: ≈ 5 min at 1M). `./dev bench` runs it.
 
 #![allow(clippy::print_stdout)]
 
@@ -352,10 +352,18 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
         }
     );
 
-    if n <= 200_000 {
-        let groups: Vec<Vec<u8>> = files[root.lists()..].iter().map(|f| f.to_vec()).collect();
-        churn::churn(&mix, &unit, &labels, &root, &groups)?;
-    }
+    let groups: Vec<Vec<u8>> = files[root.lists()..].iter().map(|f| f.to_vec()).collect();
+    let text_plans: Vec<Vec<usize>> = texts
+        .iter()
+        .map(|q| index.plan(q, QueryKind::Text, k, None).unwrap_or_default())
+        .collect();
+    let before = churn::Before {
+        root: &root,
+        groups: &groups,
+        order: &order,
+        text_plans: &text_plans,
+    };
+    churn::churn(&mix, &unit, &labels, &before)?;
     Ok(())
 }
 
