@@ -1,6 +1,6 @@
 //! The partitioned index as documentation: one list ranks exactly as the flat scan, probing every
 //! list is exact, the probe curve grows to 1, a query loads its groups and then its lists,
-//! filters plan enough lists, and the root, list and group files round-trip and are refused when
+//! filters plan enough lists (for the results shown, not the fused window), and the root, list and group files round-trip and are refused when
 //! damaged.
 
 use vitrine_index::lists::{ListIndex, NeedFiles, Probes, QueryKind, Root};
@@ -285,6 +285,40 @@ fn a_filter_plans_lists_until_they_hold_enough_allowed_items() {
             .unwrap()
             .len(),
         1
+    );
+}
+
+#[test]
+fn a_filtered_window_fetches_the_lists_for_the_results_shown_not_for_the_whole_window() {
+    let data = clustered(6, 30, 3);
+    let (p, _) = build(&data, 6);
+    let mut root = p.root.clone();
+    root.set_probes(probes(1, 1, 1));
+    let index = loaded(&p, root);
+    // A third of every list is allowed: 60 items, 10 a list.
+    let allowed: Vec<bool> = (0..180).map(|i| i % 3 == 0).collect();
+    let q = &data[0];
+    let every = index.plan(q, QueryKind::Text, 60, Some(&allowed)).unwrap();
+    assert_eq!(every.len(), 6, "a window of 60 needs every list");
+    let nearest = index.plan(q, QueryKind::Text, 5, Some(&allowed)).unwrap();
+    assert_eq!(nearest.len(), 1, "five results shown need one list");
+    let window = index
+        .search_window(q, QueryKind::Text, 5, 60, Some(&allowed))
+        .unwrap();
+    let held = index.root().allowed_in(nearest[0], Some(&allowed));
+    assert_eq!(
+        window.len(),
+        held,
+        "the window holds what its one list allows"
+    );
+    let exact = index
+        .search(q, QueryKind::Text, 60, Some(&allowed))
+        .unwrap();
+    let ids = |h: &[vitrine_index::Hit]| h.iter().map(|h| h.index).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&window[..5]),
+        ids(&exact[..5]),
+        "the five shown are the exact five"
     );
 }
 

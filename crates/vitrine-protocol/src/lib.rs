@@ -12,4 +12,4 @@ pub use layout::{
     CACHE_IMMUTABLE, CACHE_REVALIDATE, INDEX_DIR, KeepBuild, RELAXED_SIMD_PROBE, SHELL_FILES,
     ServiceWorkerConfig, ServiceWorkerMessage, WORKER_BOOT, WorkerBuild, is_content_addressed,
 };
-pub use messages::{Found, Request, Response, SearchQuery, SiteInfo};
+pub use messages::{Found, RESULTS_PER_SEARCH, Request, Response, SearchQuery, SiteInfo};

@@ -8,6 +8,10 @@ use vitrine_index::{Facet, Item, OfflineFiles, SearchMode};
 
 use crate::errors::{LoadError, SearchError};
 
+/// Results the page asks for per search: a filtered partitioned query plans its lists to hold
+/// this many allowed items (the partition benchmark measures what that fetches).
+pub const RESULTS_PER_SEARCH: usize = 48;
+
 /// What to search for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]

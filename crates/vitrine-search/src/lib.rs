@@ -319,10 +319,11 @@ impl Engine {
         candidates.sort_unstable();
         candidates.dedup();
         let mask = compiled.mask();
+        // Filtered, the lists probed hold at least the k items shown (not the whole window).
         let filtered = |n: usize| -> Result<Vec<Hit>> {
             Ok(match (&semantic, &mask) {
                 (Some((vectors, v)), Some(mask)) => {
-                    vectors.search(v, QueryKind::Text, n, Some(mask))?
+                    vectors.search_window(v, QueryKind::Text, k, n, Some(mask))?
                 }
                 _ => window.iter().take(n).copied().collect(),
             })

@@ -7,7 +7,7 @@ use leptos::html::Input;
 use leptos::prelude::*;
 use vitrine_index::SearchMode;
 use vitrine_index::filters::Counts;
-use vitrine_protocol::{SearchQuery, SiteInfo};
+use vitrine_protocol::{RESULTS_PER_SEARCH, SearchQuery, SiteInfo};
 
 use crate::bridge::{Bridge, Status};
 use crate::components::facets::FacetChips;
@@ -17,9 +17,6 @@ use crate::components::search_box::SearchBox;
 use crate::components::status::StatusBar;
 use crate::offline;
 use crate::url_state::{self, UrlState};
-
-/// Results per search.
-const K: usize = 48;
 
 /// What the state asks for: "More like this", a text query, or the catalogue.
 fn query_of(s: &UrlState) -> SearchQuery {
@@ -96,7 +93,9 @@ pub fn App() -> impl IntoView {
                     .into_iter()
                     .filter(|(k, _)| keys.contains(k))
                     .collect();
-                let answer = bridge.search(query, K, s.mode, s.facets, filters).await?;
+                let answer = bridge
+                    .search(query, RESULTS_PER_SEARCH, s.mode, s.facets, filters)
+                    .await?;
                 last.set(Some((answer.mode, answer.counts.clone())));
                 Ok(Some(answer))
             }

@@ -326,6 +326,7 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
             chosen.of(kind),
         );
     }
+    filtered(&texts, &root, &index, &sizes)?;
     println!("  {}", first_load(&root)?);
     let mut plan_ms = Vec::new();
     let mut warm_ms = Vec::new();
@@ -364,6 +365,43 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
         text_plans: &text_plans,
     };
     churn::churn(&mix, &unit, &labels, &before)?;
+    Ok(())
+}
+
+/// What a cold text query fetches under a filter (a brand, a colour) that allows a share of the
+/// items scattered over the lists: lists planned to hold the results the page shows, and, as
+/// before, to hold the whole window fused with keywords.
+fn filtered(texts: &[Vec<f32>], root: &Root, index: &ListIndex, sizes: &[f64]) -> Result<()> {
+    let (shown, window) = (vitrine_protocol::RESULTS_PER_SEARCH, vitrine_search::WINDOW);
+    let root_bytes = root.to_bytes().len() as f64;
+    for share in [0.1, 0.01] {
+        let mut rng = data::Rng::new(DATA_SEED, 0xF117);
+        let allowed: Vec<bool> = (0..root.count())
+            .map(|_| (rng.below(10_000) as f64) < share * 1e4)
+            .collect();
+        let bytes = |held: usize| -> Vec<f64> {
+            stats::parallel(texts, |q| {
+                let groups = root.plan_groups(q, QueryKind::Text, held, Some(&allowed));
+                let lists = index
+                    .plan(q, QueryKind::Text, held, Some(&allowed))
+                    .unwrap_or_default();
+                root_bytes
+                    + groups.iter().map(|&g| sizes[root.lists() + g]).sum::<f64>()
+                    + lists.iter().map(|&j| sizes[j]).sum::<f64>()
+            })
+        };
+        let (few, all) = (bytes(shown), bytes(window));
+        println!(
+            "  cold text query, filter allowing {:.0}% of the items (scattered): {:.2} MB mean \
+             ({:.2} p95) with lists for the {shown} results shown; {:.2} MB ({:.2}) for a \
+             window of {window}",
+            share * 100.0,
+            mean(&few) / MB,
+            p95(few) / MB,
+            mean(&all) / MB,
+            p95(all) / MB
+        );
+    }
     Ok(())
 }
 

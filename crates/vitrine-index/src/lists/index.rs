@@ -208,6 +208,22 @@ impl ListIndex {
         self.scan(embedding, &lists, k, filter)
     }
 
+    /// Up to `window` best allowed items for `embedding` (for ranking fused with keywords), from
+    /// lists planned to hold only the `shown` items a page displays: a filter allowing few items
+    /// would otherwise have the plan fetch lists until they hold the whole window, most of a
+    /// large index.
+    pub fn search_window(
+        &self,
+        embedding: &[f32],
+        kind: QueryKind,
+        shown: usize,
+        window: usize,
+        filter: Option<&[bool]>,
+    ) -> Result<Vec<Hit>, NeedFiles> {
+        let lists = self.plan(embedding, kind, shown, filter)?;
+        self.scan(embedding, &lists, window, filter)
+    }
+
     /// "More like this": item `item` first, then the `k - 1` items most similar to its vector.
     pub fn like(
         &self,
