@@ -1,7 +1,7 @@
 //! The partitioned index as documentation: one list ranks exactly as the flat scan, probing every
 //! list is exact, the probe curve grows to 1, a query loads its groups and then its lists,
-//! filters plan enough lists (for the results shown, not the fused window), and the root, list and group files round-trip and are refused when
-//! damaged.
+//! filters plan enough lists (for the results shown, not the fused window), and the root, list
+//! and group files round-trip and are refused when damaged.
 
 use vitrine_index::lists::{ListIndex, NeedFiles, Probes, QueryKind, Root};
 use vitrine_index::partition::{self, Centroids, Metric, Partitioned, partition, train};

@@ -204,8 +204,7 @@ impl ListIndex {
         k: usize,
         filter: Option<&[bool]>,
     ) -> Result<Vec<Hit>, NeedFiles> {
-        let lists = self.plan(embedding, kind, k, filter)?;
-        self.scan(embedding, &lists, k, filter)
+        self.search_window(embedding, kind, k, k, filter)
     }
 
     /// Up to `window` best allowed items for `embedding` (for ranking fused with keywords), from
