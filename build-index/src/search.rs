@@ -126,12 +126,45 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
             e => anyhow::Error::from(e),
         })?;
     let hits = outcome.hits;
-    let ids = &engine.items().ids;
+    // Ids and titles from the results' metadata chunks, each read once.
+    let table = built::chunk_table(&args.site, engine.manifest())?;
+    let mut shown = std::collections::HashMap::new();
+    let mut read = std::collections::BTreeSet::new();
+    for h in &hits {
+        let Some((n, chunk)) = table.chunk_of(h.index) else {
+            anyhow::bail!(
+                "{}: no metadata chunk holds item {}; the index is damaged, rebuild it",
+                args.site.display(),
+                h.index
+            );
+        };
+        if read.insert(n) {
+            let c =
+                MetadataChunk::from_json(&built::read(&args.site, &chunk.metadata)?, chunk.first)?;
+            for (i, item) in c.items.into_iter().enumerate() {
+                shown.insert(c.first + i as u32, item);
+            }
+        }
+    }
+    let items = hits
+        .iter()
+        .map(|h| {
+            shown.get(&h.index).with_context(|| {
+                format!(
+                    "{}: the metadata chunk of item {} does not hold it; the index is damaged, \
+                     rebuild it",
+                    args.site.display(),
+                    h.index
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     if args.json {
         let results = hits
             .iter()
-            .map(|h| Result1 {
-                id: ids[h.index as usize].clone(),
+            .zip(&items)
+            .map(|(h, item)| Result1 {
+                id: item.id.clone(),
                 score: h.score,
             })
             .collect();
@@ -143,25 +176,14 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string(&output)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let mut titles = std::collections::HashMap::new();
-    let table = built::chunk_table(&args.site, engine.manifest())?;
-    let mut read = std::collections::BTreeSet::new();
-    for h in &hits {
-        let Some((n, chunk)) = table.chunk_of(h.index) else {
-            continue;
-        };
-        if read.insert(n) {
-            let c =
-                MetadataChunk::from_json(&built::read(&args.site, &chunk.metadata)?, chunk.first)?;
-            for (i, item) in c.items.into_iter().enumerate() {
-                titles.insert(c.first as usize + i, item.title);
-            }
-        }
-    }
-    for (rank, h) in hits.iter().enumerate() {
-        let i = h.index as usize;
-        let title = titles.get(&i).map_or("", String::as_str);
-        println!("{:>3}  {:.4}  {}  {}", rank + 1, h.score, ids[i], title);
+    for (rank, (h, item)) in hits.iter().zip(&items).enumerate() {
+        println!(
+            "{:>3}  {:.4}  {}  {}",
+            rank + 1,
+            h.score,
+            item.id,
+            item.title
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

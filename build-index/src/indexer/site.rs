@@ -100,7 +100,7 @@ pub(crate) fn write(
         ..
     } = options;
     let table = ItemTable {
-        ids: items.iter().map(|i| i.id.clone()).collect(),
+        count: items.len() as u32,
         facets: facet_results
             .iter()
             .map(|(f, v)| (f.name.clone(), v.iter().map(|(l, _)| *l).collect()))

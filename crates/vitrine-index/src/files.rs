@@ -270,7 +270,8 @@ pub struct Files {
     /// queries need them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lists: Vec<FileRef>,
-    /// Ids of all items in catalogue order, and each item's facet labels.
+    /// The item table ([`crate::ItemTable`]): each item's facet labels, filter values and title
+    /// term count.
     pub items: FileRef,
     /// The chunk table ([`crate::chunks`]): item metadata and thumbnail packs.
     pub chunks: FileRef,

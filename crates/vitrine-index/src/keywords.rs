@@ -9,6 +9,10 @@
 //! reader ranks with the same bits), the number of postings stored (at most [`MAX_POSTINGS`], the
 //! best-placed ones), and per posting the item's distance from the previous posting's item and
 //! one byte of [`Field`] flags. Other numbers are LEB128.
+//!
+//! Each id is also stored whole, as its [`id_key`] (`#` and its terms joined by spaces: no word
+//! term holds either), so an exact id (a SKU typed, a "More like this" link) is found by
+//! fetching one shard rather than by a table of every id in the first load.
 
 use std::ops::Range;
 
@@ -94,6 +98,16 @@ fn unspaced(c: char) -> bool {
         | '\u{F900}'..='\u{FAFF}' // CJK compatibility ideographs
         | '\u{0E00}'..='\u{0E7F}' // Thai
         | '\u{20000}'..='\u{2A6DF}')
+}
+
+/// What starts an [`id_key`]: words never hold it, and it sorts before them.
+const ID_MARK: char = '#';
+
+/// The term an id is stored under whole: `#` and its folded terms joined by spaces, so
+/// `SKU-4471` and `sku 4471` meet. `None` for an id without letters or digits.
+pub fn id_key(id: &str) -> Option<String> {
+    let t = terms(id);
+    (!t.is_empty()).then(|| format!("{ID_MARK}{}", t.join(" ")))
 }
 
 /// A term of a query: a word, or (for the word being typed) a prefix.
@@ -380,10 +394,12 @@ pub struct KeywordIndexBuilder {
 }
 
 impl KeywordIndexBuilder {
-    /// Adds the terms of `text` as found in `field` of `item`. Items must come in increasing
-    /// order (all fields of one item before the next item).
+    /// Adds the terms of `text` as found in `field` of `item` (and, for [`Field::Id`], its
+    /// [`id_key`]). Items must come in increasing order (all fields of one item before the next
+    /// item).
     pub fn add(&mut self, item: u32, field: Field, text: &str) {
-        for t in terms(text) {
+        let key = (field == Field::Id).then(|| id_key(text)).flatten();
+        for t in terms(text).into_iter().chain(key) {
             let list = self.postings.entry(t).or_default();
             match list.last_mut() {
                 Some(p) if p.item == item => p.fields |= field as u8,
@@ -398,9 +414,12 @@ impl KeywordIndexBuilder {
         }
     }
 
-    /// Distinct terms so far.
+    /// Distinct terms so far (ids stored whole aside).
     pub fn terms(&self) -> usize {
-        self.postings.len()
+        self.postings
+            .keys()
+            .filter(|t| !t.starts_with(ID_MARK))
+            .count()
     }
 
     /// The shards of an index of `count` items: each one's first term and file bytes, in term
@@ -565,7 +584,8 @@ mod tests {
                 assert_eq!(e.postings.len(), n as usize);
             }
         }
-        assert_eq!(seen, 2 * n as usize + 1);
+        // The words, and each id stored whole.
+        assert_eq!(seen, 2 * n as usize + 1 + n as usize);
     }
 
     #[test]

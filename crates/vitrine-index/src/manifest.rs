@@ -16,7 +16,7 @@ pub const MANIFEST: &str = "manifest.json";
 /// The `format` field of every vitrine manifest.
 pub const FORMAT: &str = "vitrine-index";
 /// The index format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 /// The most items an index may hold.
 pub const MAX_ITEMS: u32 = 100_000_000;
 

@@ -1,6 +1,7 @@
 //! What the page shows about items: metadata chunks (title, price, link, thumbnail, facets, extra
-//! columns) fetched only for the results on screen, and the small item table (every id, every
-//! item's facet labels) needed up front for `?like=ID` and facet filters.
+//! columns) fetched only for the results on screen, and the small item table (every item's facet
+//! labels, filter values and title length) needed up front for filters and their counts. Ids
+//! live in the chunks and, for lookups, in the keyword shards (`keywords::id_key`).
 
 use std::collections::BTreeMap;
 
@@ -148,12 +149,12 @@ pub fn safe_link(link: &str) -> Option<String> {
     }
 }
 
-/// The item table file: ids in catalogue order, and per item its facet labels, filter values and
-/// title term count: what search, filters and counts need before any metadata chunk.
+/// The item table file: per item, in catalogue (vector) order, its facet labels, filter values
+/// and title term count: what search, filters and counts need before any metadata chunk.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ItemTable {
-    /// Item ids, in catalogue (vector) order.
-    pub ids: Vec<String>,
+    /// Items in the index (every column holds this many).
+    pub count: u32,
     /// For each facet name, each item's label index into the manifest's `labels`.
     #[serde(default)]
     pub facets: BTreeMap<String, Vec<u16>>,
@@ -174,10 +175,10 @@ impl ItemTable {
     pub fn from_json(bytes: &[u8], count: usize) -> Result<Self> {
         let c: Self =
             serde_json::from_slice(bytes).map_err(|e| Error::Format(format!("item table: {e}")))?;
-        if c.ids.len() != count {
+        if c.count as usize != count {
             return Err(Error::Format(format!(
-                "the item table lists {} ids, the manifest says {count}",
-                c.ids.len()
+                "the item table holds {} items, the manifest says {count}",
+                c.count
             )));
         }
         let short = c
@@ -194,11 +195,6 @@ impl ItemTable {
             )));
         }
         Ok(c)
-    }
-
-    /// Catalogue position of an id.
-    pub fn position(&self, id: &str) -> Option<usize> {
-        self.ids.iter().position(|i| i == id)
     }
 }
 

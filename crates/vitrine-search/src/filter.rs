@@ -197,11 +197,7 @@ impl<'a> Compiled<'a> {
 
     /// The mask of allowed items, or `None` when nothing is selected.
     pub(crate) fn mask(&self) -> Option<Vec<bool>> {
-        (!self.is_empty()).then(|| {
-            (0..self.items.ids.len() as u32)
-                .map(|i| self.allows(i))
-                .collect()
-        })
+        (!self.is_empty()).then(|| (0..self.items.count).map(|i| self.allows(i)).collect())
     }
 
     /// Counts over `candidates` (catalogue positions): per facet label and filter value, the

@@ -6,11 +6,11 @@
 
 use std::collections::HashMap;
 
+use vitrine_index::FileRef;
 use vitrine_index::keywords::{
-    Field, KeywordInfo, KeywordShard, KeywordShardData, QueryTerm, TermEntry, query_terms,
-    shards_for, terms,
+    Field, KeywordInfo, KeywordShard, KeywordShardData, QueryTerm, TermEntry, id_key, query_terms,
+    shards_for,
 };
-use vitrine_index::{FileRef, ItemTable};
 
 /// A prefix reads at most this many shards (a one-letter prefix would read them all).
 const MAX_PREFIX_SHARDS: usize = 4;
@@ -48,34 +48,62 @@ pub struct Keywords {
     loaded: HashMap<usize, KeywordShardData>,
     count: u32,
     unmatched_weight: f32,
-    /// Ids by their terms joined with spaces (`SKU-4471` and `sku 4471` meet).
-    ids: HashMap<String, u32>,
 }
 
-/// An id or query reduced to its folded terms.
-fn id_key(text: &str) -> String {
-    terms(text).join(" ")
-}
+/// An id lookup whose shard has not been fetched yet ([`Keywords::missing_id`] names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdShardMissing;
 
 impl Keywords {
-    /// The manifest's shards for an index of `items.ids.len()` items.
-    pub fn new(shards: Vec<KeywordShard>, info: &KeywordInfo, items: &ItemTable) -> Self {
-        let mut ids = HashMap::with_capacity(items.ids.len());
-        for (i, id) in items.ids.iter().enumerate().rev() {
-            ids.insert(id_key(id), i as u32);
-        }
+    /// The manifest's shards for an index of `count` items.
+    pub fn new(shards: Vec<KeywordShard>, info: &KeywordInfo, count: u32) -> Self {
         Self {
             shards,
             loaded: HashMap::new(),
-            count: items.ids.len() as u32,
+            count,
             unmatched_weight: info.unmatched_weight,
-            ids,
         }
     }
 
-    /// The shards `query` reads, in order.
+    /// The shard that would hold the whole-id term `key`.
+    fn key_shard(&self, key: &str) -> Option<usize> {
+        let term = QueryTerm {
+            text: key.to_string(),
+            prefix: false,
+        };
+        shards_for(&self.shards, &term).next()
+    }
+
+    /// The shards looking up `id` reads that are not loaded yet, with their files.
+    pub fn missing_id(&self, id: &str) -> Vec<(usize, &FileRef)> {
+        id_key(id)
+            .and_then(|k| self.key_shard(&k))
+            .filter(|n| !self.loaded.contains_key(n))
+            .map(|n| (n, &self.shards[n].file))
+            .into_iter()
+            .collect()
+    }
+
+    /// The first item (in catalogue order) whose id is `id`, punctuation and case aside; an error
+    /// when the shard that would hold it is not loaded.
+    pub fn item_with_id(&self, id: &str) -> Result<Option<u32>, IdShardMissing> {
+        let Some(key) = id_key(id) else {
+            return Ok(None);
+        };
+        let Some(n) = self.key_shard(&key) else {
+            return Ok(None);
+        };
+        let shard = self.loaded.get(&n).ok_or(IdShardMissing)?;
+        Ok(shard
+            .get(&key)
+            .and_then(|e| e.postings.first())
+            .map(|p| p.item))
+    }
+
+    /// The shards `query` reads, in order: its words', then the one that would hold it as an id.
     pub fn needed(&self, query: &str) -> Vec<usize> {
         let mut out: Vec<usize> = Vec::new();
+        let id = id_key(query).and_then(|k| self.key_shard(&k));
         for t in query_terms(query) {
             let range = shards_for(&self.shards, &t);
             let take = if t.prefix { MAX_PREFIX_SHARDS } else { 1 };
@@ -84,6 +112,11 @@ impl Keywords {
                     out.push(n);
                 }
             }
+        }
+        if let Some(n) = id
+            && !out.contains(&n)
+        {
+            out.push(n);
         }
         out
     }
@@ -141,7 +174,7 @@ impl Keywords {
     /// Ranks `query` over the loaded shards (terms in shards not loaded count as absent).
     pub fn search(&self, query: &str, title_terms: &[u8]) -> KeywordRanking {
         let qterms = query_terms(query);
-        let exact_id = self.ids.get(&id_key(query)).copied();
+        let exact_id = self.item_with_id(query).ok().flatten();
         if qterms.is_empty() {
             return KeywordRanking {
                 exact_id,
@@ -202,5 +235,87 @@ impl Keywords {
             exact_id,
             exact_titles,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vitrine_index::keywords::{Field, KeywordIndexBuilder, KeywordInfo, KeywordShard};
+    use vitrine_index::{FileRef, keywords::id_key};
+
+    use super::{IdShardMissing, Keywords};
+
+    /// A shop of `n` items (ids `SKU-000000`…, titled by colour) split into many shards, with its
+    /// shard files' bytes.
+    fn shop(n: u32) -> (Keywords, Vec<Vec<u8>>) {
+        let mut b = KeywordIndexBuilder::default();
+        for i in 0..n {
+            b.add(i, Field::Id, &format!("SKU-{i:06}"));
+            let colour = ["red", "blue", "green"][i as usize % 3];
+            b.add(i, Field::Title, &format!("{colour} mug number {i}"));
+        }
+        let (shards, bytes): (Vec<KeywordShard>, Vec<Vec<u8>>) = b
+            .finish(n)
+            .into_iter()
+            .map(|(first, bytes)| {
+                let file = FileRef::for_content("keywords/kw", "bin", &bytes);
+                (KeywordShard { first, file }, bytes)
+            })
+            .unzip();
+        let info = KeywordInfo {
+            unmatched_weight: 1.0,
+            terms: 0,
+        };
+        (Keywords::new(shards, &info, n), bytes)
+    }
+
+    #[test]
+    fn an_id_is_found_by_fetching_the_one_shard_that_holds_it() {
+        let (mut kw, bytes) = shop(20_000);
+        assert!(kw.shards().len() > 10, "{} shards", kw.shards().len());
+        assert_eq!(kw.item_with_id("SKU-012345"), Err(IdShardMissing));
+        let missing: Vec<usize> = kw
+            .missing_id("SKU-012345")
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(missing.len(), 1);
+        assert_eq!(kw.needed("SKU-012345").last(), missing.first());
+        kw.insert(missing[0], &bytes[missing[0]]).unwrap();
+        // Punctuation and case aside, as shoppers type SKUs: the same shard answers.
+        for typed in ["SKU-012345", "sku 012345", "Sku_012345"] {
+            assert!(kw.missing_id(typed).is_empty(), "{typed}");
+            assert_eq!(kw.item_with_id(typed), Ok(Some(12_345)), "{typed}");
+            assert_eq!(kw.search(typed, &[]).exact_id, Some(12_345), "{typed}");
+        }
+        // A word of an id is not the id, and an id nobody has is absent, not an error.
+        for (n, b) in bytes.iter().enumerate() {
+            kw.insert(n, b).unwrap();
+        }
+        assert_eq!(kw.item_with_id("012345"), Ok(None));
+        assert_eq!(kw.item_with_id("SKU-999999"), Ok(None));
+        assert_eq!(kw.item_with_id("--"), Ok(None));
+        assert_eq!(kw.search("012345", &[]).exact_id, None);
+        // Words still rank as before: the id's terms are ordinary words too.
+        assert_eq!(kw.search("012345", &[]).hits[0].item, 12_345);
+    }
+
+    #[test]
+    fn of_two_ids_equal_but_for_punctuation_the_first_wins() {
+        let mut b = KeywordIndexBuilder::default();
+        b.add(0, Field::Id, "AB-1");
+        b.add(1, Field::Id, "ab 1");
+        let shards = b.finish(2);
+        assert_eq!(shards.len(), 1);
+        assert_eq!(shards[0].0, id_key("ab.1").unwrap());
+        let file = FileRef::for_content("keywords/kw", "bin", &shards[0].1);
+        let info = KeywordInfo {
+            unmatched_weight: 1.0,
+            terms: 0,
+        };
+        let first = shards[0].0.clone();
+        let mut kw = Keywords::new(vec![KeywordShard { first, file }], &info, 2);
+        kw.insert(0, &shards[0].1).unwrap();
+        assert_eq!(kw.item_with_id("ab-1"), Ok(Some(0)));
     }
 }

@@ -13,7 +13,7 @@ mod text;
 pub use arithmetic::keyword_text;
 pub use filter::Selection;
 pub use fuse::RRF_K;
-pub use keyword::{KeywordHit, KeywordRanking, Keywords};
+pub use keyword::{IdShardMissing, KeywordHit, KeywordRanking, Keywords};
 use vitrine_index::filters::Counts;
 use vitrine_index::lists::{ListIndex, NeedFiles, QueryKind, Root};
 use vitrine_index::{EncoderFiles, Hit, ItemTable, Manifest, SearchMode};
@@ -25,6 +25,8 @@ pub enum Part {
     Vectors,
     /// The text encoder.
     Encoder,
+    /// The keyword shard that holds an id ([`Keywords::missing_id`]).
+    IdShard,
 }
 
 /// Everything that can go wrong loading or searching a site.
@@ -113,7 +115,11 @@ impl Engine {
             )));
         }
         let items = ItemTable::from_json(items, manifest.count as usize)?;
-        let keywords = Keywords::new(manifest.files.keywords.clone(), &manifest.keywords, &items);
+        let keywords = Keywords::new(
+            manifest.files.keywords.clone(),
+            &manifest.keywords,
+            manifest.count,
+        );
         Ok(Self {
             manifest,
             items,
@@ -243,9 +249,10 @@ impl Engine {
                     .as_ref()
                     .ok_or(Error::NotLoaded(Part::Vectors))?;
                 let item = self
-                    .items
-                    .position(id)
-                    .ok_or_else(|| Error::UnknownId(id.clone()))? as u32;
+                    .keywords
+                    .item_with_id(id)
+                    .map_err(|_| Error::NotLoaded(Part::IdShard))?
+                    .ok_or_else(|| Error::UnknownId(id.clone()))?;
                 // One scan when nothing is filtered: the best k are the window's first k (ranks
                 // are a total order).
                 let window = vectors.like(item, WINDOW.max(k), None)?;

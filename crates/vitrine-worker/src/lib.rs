@@ -263,15 +263,22 @@ async fn drain(state: Rc<RefCell<State>>) {
     }
 }
 
-/// Fetches the keyword shards a text query needs that are not loaded yet.
-async fn fetch_shards(engine: &RefCell<Engine>, base: &str, text: &str) -> Result<(), SearchError> {
-    let missing: Vec<(usize, vitrine_index::FileRef)> = engine
-        .borrow()
-        .keywords()
-        .missing(&vitrine_search::keyword_text(text))
-        .into_iter()
-        .map(|(n, r)| (n, r.clone()))
-        .collect();
+/// Fetches the keyword shards a query needs that are not loaded yet: a text query's words (and
+/// the text as an id), or the id of a "More like this".
+async fn fetch_shards(
+    engine: &RefCell<Engine>,
+    base: &str,
+    query: &SearchQuery,
+) -> Result<(), SearchError> {
+    let missing: Vec<(usize, vitrine_index::FileRef)> = {
+        let e = engine.borrow();
+        let missing = match query {
+            SearchQuery::Text(text) => e.keywords().missing(&vitrine_search::keyword_text(text)),
+            SearchQuery::Like(id) => e.keywords().missing_id(id),
+            SearchQuery::Browse => Vec::new(),
+        };
+        missing.into_iter().map(|(n, r)| (n, r.clone())).collect()
+    };
     for (n, r) in missing {
         let bytes = fetch_result_file(base, &r).await?;
         engine
@@ -337,11 +344,9 @@ async fn search(
     selection: &Selection,
     k: usize,
 ) -> Result<(Vec<Found>, Counts, SearchMode), SearchError> {
+    fetch_shards(engine, base, query).await?;
     let query = match query {
-        SearchQuery::Text(text) => {
-            fetch_shards(engine, base, text).await?;
-            Query::Text(text.clone())
-        }
+        SearchQuery::Text(text) => Query::Text(text.clone()),
         SearchQuery::Like(id) => Query::Like(id.clone()),
         SearchQuery::Browse => Query::Browse,
     };

@@ -5,7 +5,7 @@
 //! 2. The demo (full-size random ViT-B/32, q8e4a7 encoder) served gzipped on a link throttled by
 //!    Chromium to 20 Mbit/s and 50 ms RTT: time from navigation to the first keyword results, cold.
 //!
-//! `./dev bench` runs it; see README "Benchmarks".
+//! `./dev bench` runs it (`--scale-only`: part 1 alone); see README "Benchmarks".
 
 #![allow(clippy::print_stdout)]
 
@@ -109,12 +109,17 @@ fn keyword_at_scale(root: &Path, cli: &Cli, tmp: &Path) -> Result<()> {
         manifest.count,
     )?;
     let shards: Vec<u64> = files.keywords.iter().map(|s| s.file.size).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &read(&site, &files.items.path)?)?;
     println!(
-        "keyword index: {} shards, {:.1} MB in all, largest {:.1} KB; item table {:.1} MB",
+        "keyword index: {} shards, {:.1} MB in all, largest {:.1} KB; item table {:.2} MB \
+         ({:.2} MB gzipped); manifest {:.1} KB",
         shards.len(),
         shards.iter().sum::<u64>() as f64 / 1e6,
         *shards.iter().max().unwrap_or(&0) as f64 / 1e3,
-        files.items.size as f64 / 1e6
+        files.items.size as f64 / 1e6,
+        gz.finish()?.len() as f64 / 1e6,
+        read(&site, MANIFEST)?.len() as f64 / 1e3
     );
     println!(
         "{:<24} {:>9} {:>10} {:>11} {:>9}",
@@ -261,5 +266,9 @@ fn main() -> Result<()> {
     let cli = Cli::locate()?;
     let tmp = vitrine_testkit::tempdir();
     keyword_at_scale(&root, &cli, tmp.path())?;
+    // `--scale-only`: the 100k shop alone (no full-size model, no browser).
+    if std::env::args().any(|a| a == "--scale-only") {
+        return Ok(());
+    }
     demo_cold_load(&root, &cli, tmp.path())
 }

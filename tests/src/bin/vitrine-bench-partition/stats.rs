@@ -16,8 +16,8 @@ pub(crate) fn mean(v: &[f64]) -> f64 {
 }
 
 /// What the page's first load holds beside the vectors at this size: the chunk table (one entry
-/// per chunk of the lists) and an item table of 11-character ids and title term counts, with no
-/// facet or filter (a shop's own ids and facets add to it).
+/// per chunk of the lists) and an item table of title term counts (3 to 9, at random), with no
+/// facet or filter (a shop's facets and filters add to it; ids live in the keyword shards).
 pub(crate) fn first_load(root: &Root) -> anyhow::Result<String> {
     let file = |stem: &str, at: u32| FileRef::named(stem, "bin", &at.to_le_bytes());
     let chunks: Vec<ChunkEntry> = (0..root.lists())
@@ -36,9 +36,10 @@ pub(crate) fn first_load(root: &Root) -> anyhow::Result<String> {
     let count = chunks.len();
     let table = ChunkTable { chunks }.to_bytes().len() as f64;
     let n = root.count() as usize;
+    let mut rng = data::Rng::new(DATA_SEED, 0x717E);
     let items = ItemTable {
-        ids: (0..n).map(|i| format!("sku-{i:07}")).collect(),
-        title_terms: (0..n).map(|i| (3 + i % 7) as u8).collect(),
+        count: n as u32,
+        title_terms: (0..n).map(|_| (3 + rng.below(7)) as u8).collect(),
         ..ItemTable::default()
     };
     let json = serde_json::to_vec(&items)?;
@@ -47,7 +48,7 @@ pub(crate) fn first_load(root: &Root) -> anyhow::Result<String> {
     let gzipped = gz.finish()?.len() as f64;
     Ok(format!(
         "first load beside the vectors (the page's tables): chunk table {:.2} MB ({} chunks); \
-         item table of 11-character ids and title term counts, no facets, {:.1} MB ({:.1} MB \
+         item table of title term counts (no facets or filters; ids are in the keyword shards), {:.1} MB ({:.1} MB \
          gzipped)",
         table / MB,
         count,
