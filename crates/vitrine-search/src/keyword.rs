@@ -212,6 +212,13 @@ impl Keywords {
                 a.2 += usize::from(in_title);
             }
         }
+        // The item whose id is the query holds every word in its id, though a common word's
+        // postings may stop before it (`MAX_POSTINGS` keeps the first items of a tie).
+        if let Some(i) = exact_id {
+            let a = acc.entry(i).or_insert((0.0, 0.0, 0));
+            a.0 = a.0.max(total * Field::Id.weight());
+            a.1 = total;
+        }
         let mut hits: Vec<KeywordHit> = acc
             .iter()
             .map(|(&item, &(score, matched, _))| KeywordHit {
@@ -298,6 +305,18 @@ mod tests {
         assert_eq!(kw.search("012345", &[]).exact_id, None);
         // Words still rank as before: the id's terms are ordinary words too.
         assert_eq!(kw.search("012345", &[]).hits[0].item, 12_345);
+        // "sku" is on every item, more than a term keeps postings for: the item whose id is the
+        // query still matches every word, so the query narrows to it.
+        let ranking = kw.search("SKU-019999", &[]);
+        assert_eq!(ranking.exact_id, Some(19_999));
+        let full: Vec<u32> = ranking
+            .hits
+            .iter()
+            .filter(|h| h.coverage >= 1.0)
+            .map(|h| h.item)
+            .collect();
+        assert_eq!(full, [19_999]);
+        assert_eq!(ranking.hits[0].item, 19_999);
     }
 
     #[test]
