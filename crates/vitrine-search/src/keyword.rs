@@ -51,7 +51,8 @@ pub struct Keywords {
 }
 
 /// An id lookup whose shard has not been fetched yet ([`Keywords::missing_id`] names it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the keyword shard that would hold this id is not loaded yet")]
 pub struct IdShardMissing;
 
 impl Keywords {
