@@ -1,7 +1,7 @@
 //! The partitioned index through `build-index build`: probe counts are measured and recorded,
 //! probing it gives the answers scanning every list gives, the gate fails a build that cannot
 //! reach `--min-recall` within `--max-probes`, a rebuild after a small change keeps the
-//! centroids, their groups and most list files, and a rebuild replaces a site whose root and chunk
+//! centroids, their groups and every list file (a changed item joins a new list), and a rebuild replaces a site whose root and chunk
 //! table an older build-index wrote.
 
 mod common;
@@ -144,7 +144,7 @@ fn the_probe_gate_fails_the_build_when_max_probes_cannot_reach_the_target() {
 }
 
 #[test]
-fn a_rebuild_after_a_small_change_keeps_the_centroids_and_most_list_files() {
+fn a_rebuild_after_a_small_change_keeps_every_list_file_and_a_changed_item_joins_a_new_list() {
     let tmp = tempdir();
     let out = tmp.path().join("site");
     let cache = tmp.path().join("cache");
@@ -167,22 +167,24 @@ fn a_rebuild_after_a_small_change_keeps_the_centroids_and_most_list_files() {
         .expect(0);
     let (root_a, (lists_a, groups_a)) = (root(&out), file_names(&out));
     let centroids_a = centroids(&out);
-    // One row of 36 loses its line: its list file changes, the others stay.
+    // One row of 36 loses its line: every list file stays; the root skips the row.
     let mut lines: Vec<&str> = text.lines().collect();
     lines.remove(5);
-    let after = write("after.tsv", &(lines.join("\n") + "\n"));
-    let rebuilt = new_build(&after, &out, &cache)
-        .args(["--partitions", "4", "--allow-outside-paths"])
-        .verbose()
-        .run();
-    rebuilt.run.expect_code(0);
-    assert!(
-        rebuilt
-            .run
-            .stderr
-            .contains("kept the previous build's 4 lists"),
-        "{}",
+    let rebuild = |name: &str, lines: &[String]| {
+        let after = write(name, &(lines.join("\n") + "\n"));
+        let rebuilt = new_build(&after, &out, &cache)
+            .args(["--partitions", "4", "--allow-outside-paths"])
+            .verbose()
+            .run();
+        rebuilt.run.expect_code(0);
+        SiteDir::assert_complete(&common::cli(), &out);
         rebuilt.run.stderr
+    };
+    let mut lines: Vec<String> = lines.into_iter().map(String::from).collect();
+    let stderr = rebuild("after.tsv", &lines);
+    assert!(
+        stderr.contains("kept 4 of the previous build's 4 list files"),
+        "{stderr}"
     );
     let root_b = root(&out);
     assert_eq!(centroids(&out), centroids_a, "the centroids are kept");
@@ -191,13 +193,28 @@ fn a_rebuild_after_a_small_change_keeps_the_centroids_and_most_list_files() {
         root_a.quantizer(),
         "the int8 scale is kept"
     );
+    assert_eq!((root_b.count(), root_b.removed()), (35, 1));
     let (lists_b, groups_b) = file_names(&out);
-    assert_eq!(
-        lists_a.difference(&lists_b).count(),
-        1,
-        "one list file renamed: {lists_a:?} → {lists_b:?}"
-    );
+    assert_eq!(lists_a, lists_b, "no list file renamed");
     assert_eq!(groups_a, groups_b, "kept centroids keep their groups");
+    // Then an item's image changes (it shows the next row's picture): its old row is skipped too
+    // and it joins a new list; every other list file stays.
+    let image = |line: &str| line.split('\t').nth(4).expect("image_link").to_string();
+    let next = image(&lines[8]);
+    lines[7] = lines[7].replacen(&image(&lines[7]), &next, 1);
+    let stderr = rebuild("changed.tsv", &lines);
+    assert!(stderr.contains("form 1 new lists"), "{stderr}");
+    let root_c = root(&out);
+    assert_eq!(
+        (root_c.lists(), root_c.count(), root_c.removed()),
+        (5, 35, 2)
+    );
+    let (lists_c, groups_c) = file_names(&out);
+    assert!(lists_c.is_superset(&lists_b), "{lists_b:?} → {lists_c:?}");
+    assert!(
+        groups_c.difference(&groups_b).count() <= 1,
+        "only the group joined by the new list changes: {groups_b:?} → {groups_c:?}"
+    );
 }
 
 #[test]

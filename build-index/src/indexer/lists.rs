@@ -1,9 +1,12 @@
 //! Splits the vectors into lists (seeded k-means, narrow along the mean text query) and measures
 //! how many lists image and text queries must probe to reach `--min-recall` against scanning
-//! every list. A rebuild keeps the previous build's centroids, metric and int8 scale unless the
-//! data drifted, so an unchanged item stays in its list.
+//! every list. A rebuild keeps the previous build's list files unless the data drifted: unchanged
+//! items keep their rows, new and changed ones form new lists or, scattered, join their nearest
+//! lists ([`vitrine_index::extend`]); the lists are rewritten (keeping the centroids) once
+//! removed rows pass [`REMOVED`].
 
 use anyhow::{Result, bail};
+use vitrine_index::extend::extend;
 use vitrine_index::lists::{ListIndex, Probes, Root};
 use vitrine_index::partition::{self, Centroids, Metric, Partitioned};
 use vitrine_index::probing::Sample;
@@ -15,6 +18,9 @@ const IMAGE_QUERIES: usize = 200;
 const DRIFT: f32 = 0.02;
 /// A kept int8 scale may clamp at most this share of the new values.
 const CLIPPED: f64 = 1e-4;
+/// Rows of departed items may fill this share of the kept list files before a rebuild rewrites
+/// the lists: every query scans them for nothing.
+const REMOVED: f64 = 0.1;
 
 /// What the site's previous build offers to keep.
 pub(crate) struct Previous {
@@ -22,6 +28,8 @@ pub(crate) struct Previous {
     pub(crate) root: Root,
     /// Its centroids (from the root's group files).
     pub(crate) centroids: Centroids,
+    /// Its list files, in list order (checked against the root).
+    pub(crate) lists: Vec<Vec<u8>>,
 }
 
 /// Lists made, in item order, with a line for the log.
@@ -49,8 +57,10 @@ pub(crate) fn arrange(
     let fresh_quantizer = || Quantizer::fit(unit, dim);
     if let Some(prev) = previous.filter(|p| p.root.dim() == dim && p.root.lists() > 1) {
         let prev_lists = prev.root.lists();
+        // New lists a rebuild adds may grow an asked count by half before the lists are trained
+        // again.
         let same_size = wanted.map_or(prev_lists <= 2 * lists && lists <= 2 * prev_lists, |w| {
-            w == prev_lists
+            w <= prev_lists && 2 * prev_lists <= 3 * w
         });
         let clipped = prev.root.quantizer().clipped(unit) as f64 / unit.len().max(1) as f64;
         let quantizer = if clipped <= CLIPPED {
@@ -59,20 +69,48 @@ pub(crate) fn arrange(
             fresh_quantizer()
         };
         if same_size && lists > 1 {
-            let kept = partition::partition(unit, dim, prev.centroids, quantizer)?;
-            let drift = prev.root.fit() - kept.root.fit();
+            let fit = partition::fit(unit, dim, &prev.centroids);
+            let drift = prev.root.fit() - fit;
             if drift <= DRIFT {
-                let scale = if clipped <= CLIPPED {
-                    "and int8 scale"
+                let was = prev.root.fit();
+                if clipped <= CLIPPED {
+                    let ext = extend(unit, dim, &prev.root, &prev.centroids, prev.lists)?;
+                    if ext.removed_share() <= REMOVED {
+                        return Ok(Arranged {
+                            note: format!(
+                                "vectors: kept {} of the previous build's {prev_lists} list files \
+                                 (fit {fit:.3}, was {was:.3}): {} items kept their rows, {} rows \
+                                 of departed or changed items are skipped ({:.1}% of all rows), \
+                                 {} new or changed items form {} new lists, {} scattered ones \
+                                 joined their nearest lists",
+                                prev_lists - ext.rewritten.0,
+                                ext.kept,
+                                ext.lists.root.removed(),
+                                100.0 * ext.removed_share(),
+                                ext.added,
+                                ext.added_lists,
+                                ext.rewritten.1,
+                            ),
+                            lists: ext.lists,
+                        });
+                    }
+                }
+                let kept = partition::partition(unit, dim, prev.centroids, quantizer)?;
+                let why = if clipped <= CLIPPED {
+                    format!(
+                        "rows of departed or changed items would pass {:.0}% of the list files: \
+                         rewrote every list",
+                        100.0 * REMOVED
+                    )
                 } else {
-                    "(new int8 scale: the new vectors exceed the old one)"
+                    "the new vectors exceed the old int8 scale: new scale, every list rewritten"
+                        .to_string()
                 };
                 return Ok(Arranged {
                     note: format!(
-                        "vectors: kept the previous build's {prev_lists} lists {scale} (fit {:.3}, \
-                         was {:.3})",
+                        "vectors: kept the previous build's {prev_lists} lists' centroids (fit \
+                         {:.3}, was {was:.3}); {why}",
                         kept.root.fit(),
-                        prev.root.fit()
                     ),
                     lists: kept,
                 });
@@ -85,7 +123,7 @@ pub(crate) fn arrange(
                 format!(
                     "vectors: the items drifted from the previous lists (fit {:.3}, was {:.3}); \
                  retrained {lists} lists, so every list file changes",
-                    kept.root.fit(),
+                    fit,
                     prev.root.fit()
                 ),
             );
@@ -202,4 +240,69 @@ pub(crate) fn measure(
 /// Rounded down to 4 decimals, so a recorded value never overstates.
 fn floor4(x: f64) -> f64 {
     (x * 1e4 + 1e-9).floor() / 1e4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` unit vectors of width 8 around 8 directions, from `seed`.
+    fn vectors(n: usize, seed: u64) -> Vec<f32> {
+        let mut rng = partition::Rng::new(seed);
+        let mut out = Vec::with_capacity(n * 8);
+        for i in 0..n {
+            let v: Vec<f32> = (0..8)
+                .map(|d| {
+                    let noise = (rng.below(1000) as f32 / 1000.0) - 0.5;
+                    f32::from(d == i % 8) * 2.0 + 0.3 * noise
+                })
+                .collect();
+            out.extend(vitrine_index::normalize(&v));
+        }
+        out
+    }
+
+    fn previous(a: &Arranged) -> Option<Previous> {
+        let lists = &a.lists;
+        Some(Previous {
+            root: lists.root.clone(),
+            centroids: lists.root.centroids(&lists.groups).expect("centroids"),
+            lists: lists.files.clone(),
+        })
+    }
+
+    #[test]
+    fn a_rebuild_keeps_the_list_files_until_departed_rows_pass_a_tenth() {
+        let texts = || Ok(vec![vec![0.5; 8]]);
+        let unit = vectors(800, 1);
+        let first = arrange(&unit, 8, Some(8), None, &texts).expect("first");
+        // 2% of the items change into a new collection (a new direction): the list files are
+        // kept and the collection forms a list.
+        let mut changed = unit.clone();
+        for (i, v) in changed.chunks_exact_mut(8).take(16).enumerate() {
+            let mut c = vec![1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+            c[2] = 0.01 * i as f32;
+            v.copy_from_slice(&vitrine_index::normalize(&c));
+        }
+        let kept = arrange(&changed, 8, Some(8), previous(&first), &texts).expect("kept");
+        assert!(
+            kept.note
+                .contains("kept 8 of the previous build's 8 list files"),
+            "{}",
+            kept.note
+        );
+        assert!(kept.note.contains("form 1 new lists"), "{}", kept.note);
+        assert_eq!(kept.lists.files[..8], first.lists.files[..]);
+        assert_eq!(kept.lists.root.removed(), 16);
+        // A fifth of the items leave: the lists are rewritten over the same centroids.
+        let fewer = &unit[..640 * 8];
+        let rewritten = arrange(fewer, 8, Some(8), previous(&first), &texts).expect("rewritten");
+        assert!(
+            rewritten.note.contains("rewrote every list"),
+            "{}",
+            rewritten.note
+        );
+        assert_eq!(rewritten.lists.root.removed(), 0);
+        assert_eq!(rewritten.lists.root.lists(), 8);
+    }
 }

@@ -285,7 +285,8 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
     })
 }
 
-/// The vectors' root of the site at `out`, if it was built with the same model.
+/// The vectors' root, centroids and list files of the site at `out`, if it was built with the
+/// same model.
 fn previous_root(out: &std::path::Path, fingerprint: &str) -> Option<lists::Previous> {
     let m = crate::built::manifest(out).ok()?;
     if !fingerprint.starts_with(&m.model.fingerprint) {
@@ -296,9 +297,13 @@ fn previous_root(out: &std::path::Path, fingerprint: &str) -> Option<lists::Prev
     let groups = (root.lists()..root.file_count())
         .map(|j| crate::built::read(out, &root.file(j)).ok())
         .collect::<Option<Vec<_>>>()?;
+    let lists = (0..root.lists())
+        .map(|j| crate::built::read(out, &root.file(j)).ok())
+        .collect::<Option<Vec<_>>>()?;
     Some(lists::Previous {
         centroids: root.centroids(&groups).ok()?,
         root,
+        lists,
     })
 }
 

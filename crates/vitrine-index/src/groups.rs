@@ -74,17 +74,23 @@ pub fn group(centroids: &Centroids) -> Result<Grouping> {
             sum
         })
         .collect();
-    let files = (0..rows.len() as u32)
+    Ok(kept(centroids, of, Vectors::quantize(&rows)?))
+}
+
+/// Lists grouped as `of` says under `directions` (one per group), with each group's file: how
+/// a rebuild that adds lists to the previous groups keeps the files of the groups it left alone.
+pub(crate) fn kept(centroids: &Centroids, of: Vec<u32>, directions: Vectors) -> Grouping {
+    let files = (0..directions.len() as u32)
         .map(|g| {
-            let members: Vec<usize> = (0..lists).filter(|&j| of[j] == g).collect();
+            let members: Vec<usize> = (0..of.len()).filter(|&j| of[j] == g).collect();
             group_bytes(centroids, &members)
         })
         .collect();
-    Ok(Grouping {
+    Grouping {
         of,
-        directions: Vectors::quantize(&rows)?,
+        directions,
         files,
-    })
+    }
 }
 
 /// Bisects every group of more than `limit` lists (2-means on its centroids, or halves in list

@@ -4,6 +4,7 @@
 //! give the same results.
 
 pub mod chunks;
+pub mod extend;
 mod files;
 pub mod filters;
 pub mod groups;

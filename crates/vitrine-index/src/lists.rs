@@ -6,12 +6,17 @@
 //! as the flat scan does. A small catalogue is one list in one group: the
 //! same ranking as scanning everything.
 //!
-//! Root, `vectors.<hash>.bin` (little-endian): magic `VTRR`, u32 version 4, u32 `dim`, u32
-//! `count`, u32 `lists`, u32 `groups`, u32 image probes, u32 text probes, u32 image group probes,
-//! u32 text group probes, f32 `fit`, f32 metric `lambda`, f32 image gap, f32 text gap (see
-//! [`Probes`]), f32×dim item centre, f32×dim item
+//! A rebuild keeps a list file whose items left or changed: their rows are marked removed in the
+//! root (a reader drops them as it loads the list) and new items go to new lists
+//! ([`crate::extend`]), so changing 1% of the items renames about 1% of the list files.
+//!
+//! Root, `vectors.<hash>.bin` (little-endian): magic `VTRR`, u32 version 5, u32 `dim`, u32
+//! `count` (live items), u32 `lists`, u32 `groups`, u32 image probes, u32 text probes, u32 image
+//! group probes, u32 text group probes, f32 `fit`, f32 metric `lambda`, f32 image gap, f32 text
+//! gap (see [`Probes`]), u32 `removed`, f32×dim item centre, f32×dim item
 //! scale, f32×dim metric direction, f32×dim centroid centre, f32×dim centroid scale, u32×lists
-//! sizes, u16×lists group of each list, 8 bytes×lists and 8 bytes×groups: the hash each list
+//! rows of each list file, u32×removed the removed rows (ascending, numbered across the list
+//! files in list order), u16×lists group of each list, 8 bytes×lists and 8 bytes×groups: the hash each list
 //! and group file's name carries ([`NAME_HASH_BYTES`], what the root checks them against: at a
 //! million items 24 bytes more per list were 0.07 MB of every cold query), then the groups'
 //! directions as a vectors file
@@ -30,9 +35,9 @@ use crate::{Error, Result};
 
 const ROOT_MAGIC: &[u8; 4] = b"VTRR";
 pub(crate) const LIST_MAGIC: &[u8; 4] = b"VTRL";
-const ROOT_VERSION: u32 = 4;
+const ROOT_VERSION: u32 = 5;
 pub(crate) const LIST_VERSION: u32 = 1;
-const ROOT_HEADER: usize = 56;
+const ROOT_HEADER: usize = 60;
 pub(crate) const LIST_HEADER: usize = 16;
 /// The stem of list file names.
 pub const LIST_STEM: &str = "lists/list";
@@ -116,8 +121,16 @@ pub struct Root {
     pub(crate) probes: Probes,
     pub(crate) fit: f32,
     pub(crate) quantizer: Quantizer,
+    /// Live items of each list (its rows less the removed ones).
     pub(crate) sizes: Vec<u32>,
+    /// Each list's first live item.
     pub(crate) starts: Vec<u32>,
+    /// Rows of each list file.
+    pub(crate) rows: Vec<u32>,
+    /// Each list's first row, numbered across the list files.
+    pub(crate) row_starts: Vec<u32>,
+    /// Rows of items that left or changed since the list was written, ascending.
+    pub(crate) removed: Vec<u32>,
     pub(crate) hashes: Vec<[u8; NAME_HASH_BYTES]>,
     pub(crate) metric: Metric,
     /// Centre and scale of the centroids' codes (in the group files).
@@ -127,6 +140,34 @@ pub struct Root {
     pub(crate) members: Vec<Vec<u32>>,
     pub(crate) directions: Vectors,
     pub(crate) group_hashes: Vec<[u8; NAME_HASH_BYTES]>,
+}
+
+/// The list files a root describes: their rows, the removed ones among them and their names'
+/// hashes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Lists {
+    /// Rows of each list file.
+    pub(crate) rows: Vec<u32>,
+    /// Removed rows, ascending, numbered across the files in list order.
+    pub(crate) removed: Vec<u32>,
+    /// The hash each list file's name carries.
+    pub(crate) hashes: Vec<[u8; NAME_HASH_BYTES]>,
+}
+
+/// Each list's live items and first row, given its rows and the removed rows.
+fn live_sizes(rows: &[u32], removed: &[u32]) -> (Vec<u32>, Vec<u32>) {
+    let row_starts = starts(rows);
+    let sizes = rows
+        .iter()
+        .zip(&row_starts)
+        .map(|(&n, &first)| {
+            let end = first.saturating_add(n);
+            let gone =
+                removed.partition_point(|&r| r < end) - removed.partition_point(|&r| r < first);
+            n - gone as u32
+        })
+        .collect();
+    (sizes, row_starts)
 }
 
 /// A list file's bytes.
@@ -166,6 +207,22 @@ impl Root {
         fit: f32,
     ) -> Result<(Self, Vec<Vec<u8>>)> {
         let grouping = groups::group(centroids)?;
+        let lists = Lists {
+            rows: sizes,
+            removed: Vec::new(),
+            hashes,
+        };
+        Self::assemble(quantizer, centroids, lists, fit, grouping)
+    }
+
+    /// A root over list files described by `lists`, grouped by `grouping`.
+    pub(crate) fn assemble(
+        quantizer: Quantizer,
+        centroids: &Centroids,
+        lists: Lists,
+        fit: f32,
+        grouping: groups::Grouping,
+    ) -> Result<(Self, Vec<Vec<u8>>)> {
         let n_groups = grouping.directions.len();
         let group_of = grouping
             .of
@@ -178,6 +235,12 @@ impl Root {
                     u16::MAX
                 ))
             })?;
+        let Lists {
+            rows,
+            removed,
+            hashes,
+        } = lists;
+        let (sizes, row_starts) = live_sizes(&rows, &removed);
         let root = Self {
             count: sizes.iter().sum(),
             probes: Probes::counts(n_groups as u32, sizes.len() as u32),
@@ -185,6 +248,9 @@ impl Root {
             quantizer,
             starts: starts(&sizes),
             sizes,
+            rows,
+            row_starts,
+            removed,
             hashes,
             metric: centroids.metric.clone(),
             centroid_q: centroids.unit.quantizer(),
@@ -252,6 +318,23 @@ impl Root {
     pub fn range(&self, j: usize) -> (u32, u32) {
         (self.starts[j], self.sizes[j])
     }
+    /// Rows of list `j`'s file, live or removed.
+    pub fn rows(&self, j: usize) -> u32 {
+        self.rows[j]
+    }
+    /// The removed rows of list `j`, numbered from its first row.
+    pub fn removed_in(&self, j: usize) -> impl Iterator<Item = u32> + '_ {
+        let (first, n) = (self.row_starts[j], self.rows[j]);
+        let from = self.removed.partition_point(|&r| r < first);
+        let to = self
+            .removed
+            .partition_point(|&r| r < first.saturating_add(n));
+        self.removed[from..to].iter().map(move |&r| r - first)
+    }
+    /// Removed rows across the list files (kept until a rebuild rewrites their lists).
+    pub fn removed(&self) -> usize {
+        self.removed.len()
+    }
     /// The list holding item `item`.
     pub fn list_of(&self, item: u32) -> usize {
         self.starts
@@ -269,7 +352,7 @@ impl Root {
             None => (
                 LIST_STEM,
                 &self.hashes[j],
-                LIST_HEADER + self.sizes[j] as usize * self.dim(),
+                LIST_HEADER + self.rows[j] as usize * self.dim(),
             ),
             Some(g) => (
                 GROUP_STEM,
@@ -383,18 +466,23 @@ impl Root {
             p.image_groups,
             p.text_groups,
         ];
+        let removed = self.removed.len() as u32;
         head.iter()
             .for_each(|w| out.extend_from_slice(&w.to_le_bytes()));
-        let floats = [self.fit, self.metric.lambda, p.image_gap, p.text_gap].into_iter();
-        let floats = floats
-            .chain(self.quantizer.mean.iter().copied())
-            .chain(self.quantizer.scale.iter().copied())
-            .chain(self.metric.toward.iter().copied())
-            .chain(self.centroid_q.mean.iter().copied())
-            .chain(self.centroid_q.scale.iter().copied());
-        floats.for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
-        self.sizes
+        let floats = [self.fit, self.metric.lambda, p.image_gap, p.text_gap];
+        floats
             .iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        out.extend_from_slice(&removed.to_le_bytes());
+        let floats = (self.quantizer.mean.iter())
+            .chain(&self.quantizer.scale)
+            .chain(&self.metric.toward)
+            .chain(&self.centroid_q.mean)
+            .chain(&self.centroid_q.scale);
+        floats.for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        self.rows
+            .iter()
+            .chain(&self.removed)
             .for_each(|s| out.extend_from_slice(&s.to_le_bytes()));
         self.group_of
             .iter()
@@ -422,6 +510,7 @@ impl Root {
         }
         let w = |i: usize| word(bytes, 8 + 4 * i);
         let (dim, count, lists, groups) = (w(0) as usize, w(1), w(2) as usize, w(3) as usize);
+        let removed_n = word(bytes, 56) as usize;
         let float = |at: usize| f32::from_bits(word(bytes, at));
         let (fit, lambda) = (float(40), float(44));
         let probes = Probes {
@@ -435,11 +524,13 @@ impl Root {
         let fixed = ROOT_HEADER
             .checked_add(20usize.saturating_mul(dim))
             .and_then(|n| n.checked_add((6 + NAME_HASH_BYTES).checked_mul(lists)?))
+            .and_then(|n| n.checked_add(4usize.checked_mul(removed_n)?))
             .and_then(|n| n.checked_add(NAME_HASH_BYTES.checked_mul(groups)?));
         let shaped = dim > 0 && lists > 0 && groups > 0 && groups <= lists;
         let Some(fixed) = fixed.filter(|&n| shaped && n <= bytes.len()) else {
             return bad(format!(
-                "{} bytes cannot hold {lists} lists in {groups} groups of width {dim}",
+                "{} bytes cannot hold {lists} lists with {removed_n} removed rows in {groups} \
+                 groups of width {dim}",
                 bytes.len()
             ));
         };
@@ -456,8 +547,10 @@ impl Root {
             return bad("a centre, scale or metric value is not finite".into());
         }
         let at = ROOT_HEADER + 20 * dim;
-        let sizes: Vec<u32> = (0..lists).map(|j| word(bytes, at + 4 * j)).collect();
+        let rows: Vec<u32> = (0..lists).map(|j| word(bytes, at + 4 * j)).collect();
         let at = at + 4 * lists;
+        let removed: Vec<u32> = (0..removed_n).map(|r| word(bytes, at + 4 * r)).collect();
+        let at = at + 4 * removed_n;
         let group_of: Vec<u16> = (0..lists)
             .map(|j| u16::from_le_bytes([bytes[at + 2 * j], bytes[at + 2 * j + 1]]))
             .collect();
@@ -478,9 +571,20 @@ impl Root {
                 directions.dim()
             ));
         }
-        if sizes.iter().map(|&s| u64::from(s)).sum::<u64>() != u64::from(count) {
-            return bad(format!("the list sizes do not add up to {count} items"));
+        let total: u64 = rows.iter().map(|&s| u64::from(s)).sum();
+        if total != u64::from(count) + removed_n as u64 || total > u64::from(u32::MAX) {
+            return bad(format!(
+                "the list sizes do not add up to {count} items and {removed_n} removed rows"
+            ));
         }
+        if removed.windows(2).any(|w| w[0] >= w[1])
+            || removed.last().is_some_and(|&r| u64::from(r) >= total)
+        {
+            return bad(format!(
+                "the removed rows are not ascending rows below {total}"
+            ));
+        }
+        let (sizes, row_starts) = live_sizes(&rows, &removed);
         let within = |p: u32, n: usize| (1..=n).contains(&(p as usize));
         if !within(probes.image, lists)
             || !within(probes.text, lists)
@@ -503,6 +607,9 @@ impl Root {
             quantizer: Quantizer { mean, scale },
             starts: starts(&sizes),
             sizes,
+            rows,
+            row_starts,
+            removed,
             hashes,
             metric: Metric { toward, lambda },
             centroid_q: Quantizer {

@@ -310,6 +310,20 @@ impl Centroids {
     }
 }
 
+/// Mean cosine of unit vectors (`dim` floats each) to their nearest of `centroids`: how well the
+/// lists fit the items (a rebuild retrains when it drops).
+pub fn fit(unit: &[f32], dim: usize, centroids: &Centroids) -> f32 {
+    mean_fit(&assign(unit, dim, &centroids.decoded(), &centroids.metric))
+}
+
+fn mean_fit(assigned: &[(u32, f32)]) -> f32 {
+    if assigned.is_empty() {
+        1.0
+    } else {
+        (assigned.iter().map(|a| f64::from(a.1)).sum::<f64>() / assigned.len() as f64) as f32
+    }
+}
+
 /// Unit vectors (`dim` floats each, any order) into lists: each item goes to the nearest of
 /// `centroids` (as decoded from the root's codes, so a rebuild that keeps the root's centroids
 /// assigns unchanged items to the same lists), items are renumbered list by list keeping input
@@ -323,11 +337,7 @@ pub fn partition(
     let lists = centroids.len();
     let assigned = assign(unit, dim, &centroids.decoded(), &centroids.metric);
     let n = assigned.len();
-    let fit = if n == 0 {
-        1.0
-    } else {
-        (assigned.iter().map(|a| f64::from(a.1)).sum::<f64>() / n as f64) as f32
-    };
+    let fit = mean_fit(&assigned);
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.sort_by_key(|&i| assigned[i as usize].0);
     let mut sizes = vec![0u32; lists];

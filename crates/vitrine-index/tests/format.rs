@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use vitrine_index::chunks::{ChunkEntry, ChunkTable, METADATA_STEM, PACK_STEM};
+use vitrine_index::extend::extend;
 use vitrine_index::filters::{Filter, FilterKind};
 use vitrine_index::keywords::{
     Field, KeywordIndexBuilder, KeywordInfo, KeywordShard, KeywordShardData, title_term_count,
@@ -252,6 +253,19 @@ fn an_index_encodes_to_the_golden_files_and_decodes_back() {
     assert_eq!(two.root.lists(), 2);
     assert_eq!(two.order, [0, 1, 2]);
     assert_eq!((two.root.range(0), two.root.range(1)), ((0, 1), (1, 2)));
+    // A rebuild where item 2 changed: its row is removed and it forms a third list.
+    let mut unit: Vec<f32> = embeddings().iter().flat_map(|e| normalize(e)).collect();
+    unit[8..12].copy_from_slice(&normalize(&[0.1, 0.2, 0.9, 0.4]));
+    let centroids = two.root.centroids(&two.groups).unwrap();
+    let rebuilt = extend(&unit, 4, &two.root, &centroids, two.files.clone()).unwrap();
+    golden("vectors-root-rebuilt.bin", &rebuilt.lists.root.to_bytes());
+    let root = Root::from_bytes(&rebuilt.lists.root.to_bytes()).unwrap();
+    assert_eq!(root, rebuilt.lists.root);
+    assert_eq!((rebuilt.kept, rebuilt.removed, rebuilt.added), (2, 1, 1));
+    assert_eq!(rebuilt.lists.files[..2], two.files[..], "list files kept");
+    assert_eq!((root.lists(), root.removed(), root.count()), (3, 1, 3));
+    assert_eq!([root.rows(1), root.range(1).1, root.range(2).1], [2, 1, 1]);
+    assert_eq!(rebuilt.lists.order, [0, 1, 2]);
     let one = lists(1);
     assert_eq!(one.order, [0, 1, 2]);
     assert_eq!(one.root.file(0).size, 16 + 3 * 4);

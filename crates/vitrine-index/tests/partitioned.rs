@@ -1,8 +1,10 @@
 //! The partitioned index as documentation: one list ranks exactly as the flat scan, probing every
 //! list is exact, the probe curve grows to 1, a query loads its groups and then its lists,
-//! filters plan enough lists (for the results shown, not the fused window), and the root, list
-//! and group files round-trip and are refused when damaged.
+//! filters plan enough lists (for the results shown, not the fused window), a rebuild keeps the
+//! list files and ranks as lists written afresh, and the root, list and group files round-trip
+//! and are refused when damaged.
 
+use vitrine_index::extend::extend;
 use vitrine_index::lists::{ListIndex, NeedFiles, Probes, QueryKind, Root};
 use vitrine_index::partition::{self, Centroids, Metric, Partitioned, partition, train};
 use vitrine_index::probing::Sample;
@@ -338,7 +340,7 @@ fn damaged_roots_and_lists_are_refused() {
     wrong[0] = b'X';
     assert!(err(&wrong).contains("magic"));
     let mut sizes = bytes.clone();
-    sizes[56 + 20 * DIM] ^= 1;
+    sizes[60 + 20 * DIM] ^= 1;
     assert!(err(&sizes).contains("add up"), "{}", err(&sizes));
     let mut version = bytes.clone();
     version[4] = 1;
@@ -348,7 +350,7 @@ fn damaged_roots_and_lists_are_refused() {
         err(&version)
     );
     let mut group = bytes.clone();
-    group[56 + 20 * DIM + 4 * 4] = 7;
+    group[60 + 20 * DIM + 4 * 4] = 7;
     assert!(err(&group).contains("group"), "{}", err(&group));
     // The text gap (header bytes 52..56) beyond any cosine difference.
     let mut gap = bytes.clone();
@@ -436,4 +438,137 @@ fn lists_shaped_for_the_text_direction_hold_a_text_querys_best_items_in_fewer_li
         shaped * 3 < plain * 2,
         "text metric scans {shaped} items, plain {plain}"
     );
+}
+
+/// Every item `index` holds with its score for `q` (probing every list), by input position.
+fn all_scores(index: &ListIndex, p: &Partitioned, q: &[f32]) -> Vec<(u32, u32)> {
+    let all = index.root().count() as usize;
+    let lists: Vec<usize> = (0..index.root().lists()).collect();
+    let mut out: Vec<(u32, u32)> = (index.scan(q, &lists, all, None).unwrap())
+        .iter()
+        .map(|h| (p.order[h.index as usize], h.score.to_bits()))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+#[test]
+fn a_rebuild_keeps_every_list_file_and_scores_as_lists_written_afresh() {
+    let data = clustered(8, 40, 6);
+    let (before, _) = build(&data, 8);
+    // Two items leave and seven arrive, a new collection (one new direction): every list file
+    // stays, the root skips two rows and the collection is one new list.
+    let mut after = data.clone();
+    after.remove(100);
+    after.remove(10);
+    after.extend(clustered(1, 7, 99));
+    let unit: Vec<f32> = after.iter().flatten().copied().collect();
+    let centroids = before.root.centroids(&before.groups).unwrap();
+    let rebuilt = extend(&unit, DIM, &before.root, &centroids, before.files.clone()).unwrap();
+    assert_eq!(
+        rebuilt.lists.files[..8],
+        before.files[..],
+        "every list file is kept"
+    );
+    assert_eq!((rebuilt.kept, rebuilt.removed, rebuilt.added), (318, 2, 7));
+    assert_eq!((rebuilt.added_lists, rebuilt.rewritten), (1, (0, 0)));
+    let p = &rebuilt.lists;
+    let root = Root::from_bytes(&p.root.to_bytes()).unwrap();
+    assert_eq!((root.lists(), root.count(), root.removed()), (9, 325, 2));
+    let changed_groups = (p.groups.iter())
+        .filter(|g| !before.groups.contains(g))
+        .count();
+    assert_eq!(
+        changed_groups, 1,
+        "the group that gains the new list changes"
+    );
+    // The removed rows are never scored: probing every list scores each input once, exactly as
+    // lists written afresh under the same centroids and int8 scale do.
+    let index = loaded(p, root.clone());
+    let fresh = partition(
+        &unit,
+        DIM,
+        centroids.clone(),
+        before.root.quantizer().clone(),
+    )
+    .unwrap();
+    let fresh_index = loaded(&fresh, fresh.root.clone());
+    for q in [&after[0], &after[99], &after[320], &data[10]] {
+        let scores = all_scores(&index, p, q);
+        assert_eq!(scores.len(), 325);
+        assert_eq!(scores, all_scores(&fresh_index, &fresh, q));
+    }
+    // Items are numbered as the root says: the live rows of the kept lists, then the new list.
+    for item in [0u32, 37, 200, 324] {
+        let input = p.order[item as usize] as usize;
+        let q = before.root.quantizer();
+        let codes = q.encode(&unit[input * DIM..(input + 1) * DIM]);
+        let decoded = q.encode(&index.decode(item).unwrap());
+        assert_eq!(decoded, codes, "item {item} is input {input}");
+    }
+    assert!(
+        p.order[318..].iter().all(|&i| i >= 318),
+        "the collection comes last"
+    );
+    // The same inputs again change nothing; a second rebuild keeps the first one's removed rows.
+    let centroids = root.centroids(&p.groups).unwrap();
+    let again = extend(&unit, DIM, &root, &centroids, p.files.clone()).unwrap();
+    assert_eq!(again.lists.root.to_bytes(), root.to_bytes());
+    assert_eq!(
+        (again.lists.files, again.lists.groups),
+        (p.files.clone(), p.groups.clone())
+    );
+    assert_eq!((again.kept, again.removed, again.added), (325, 0, 0));
+    let fewer = &unit[..300 * DIM];
+    let third = extend(fewer, DIM, &root, &centroids, p.files.clone()).unwrap();
+    assert_eq!(third.lists.root.removed(), 2 + 25);
+    assert!((third.removed_share() - 27.0 / 327.0).abs() < 1e-9);
+    // A root whose removed rows are out of order is refused.
+    let mut bytes = root.to_bytes();
+    let at = 60 + 20 * DIM + 4 * 9;
+    let (first, second) = (bytes[at..at + 4].to_vec(), bytes[at + 4..at + 8].to_vec());
+    bytes[at..at + 4].copy_from_slice(&second);
+    bytes[at + 4..at + 8].copy_from_slice(&first);
+    let err = Root::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(err.contains("removed rows"), "{err}");
+}
+
+#[test]
+fn changes_scattered_over_the_lists_join_them_rather_than_make_a_broad_new_list() {
+    // New draws around the clusters' own centres (the same seed, more items per cluster).
+    let more = clustered(8, 41, 6);
+    let data = more[..320].to_vec();
+    let (before, _) = build(&data, 8);
+    let mut after = data.clone();
+    // Items 0..4 sit in clusters 0..4; the replacements are new draws around the same centres.
+    after[..4].clone_from_slice(&more[320..324]);
+    let unit: Vec<f32> = after.iter().flatten().copied().collect();
+    let centroids = before.root.centroids(&before.groups).unwrap();
+    let rebuilt = extend(&unit, DIM, &before.root, &centroids, before.files.clone()).unwrap();
+    // Four items of four clusters fit no list of their own: they join their clusters' lists
+    // (k-means put some clusters together), whose files are rewritten without the rows they
+    // replace; the other lists stay.
+    assert_eq!(rebuilt.added_lists, 0);
+    let (rewritten, joined) = rebuilt.rewritten;
+    assert_eq!(joined, 4);
+    assert!((1..=4).contains(&rewritten), "{rewritten}");
+    let p = &rebuilt.lists;
+    assert_eq!(
+        (p.root.lists(), p.root.count(), p.root.removed()),
+        (8, 320, 0)
+    );
+    let kept = (p.files.iter())
+        .filter(|f| before.files.contains(f))
+        .count();
+    assert_eq!(kept, 8 - rewritten);
+    assert_eq!(p.groups, before.groups, "no list was added to a group");
+    let index = loaded(p, Root::from_bytes(&p.root.to_bytes()).unwrap());
+    let fresh = partition(&unit, DIM, centroids, before.root.quantizer().clone()).unwrap();
+    let fresh_index = loaded(&fresh, fresh.root.clone());
+    for q in [&after[3], &after[200], &data[2]] {
+        assert_eq!(
+            all_scores(&index, p, q),
+            all_scores(&fresh_index, &fresh, q)
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! The partitioned-index benchmark on synthetic CLIP-like vectors (see `data.rs`): partitioning
 //! time and peak memory as build-index does it (lists shaped for 1,000 text queries other than
 //! the measured ones), the probe curves, what a cold query fetches, warm query time natively, and
-//! list-file churn after changing 1% of the items (anywhere, or one collection's), with what patch
-//! files would cost instead (two more partitionings: ≈ 5 min at 1M). `./dev bench` runs it.
+//! list-file churn after changing 1% of the items (anywhere, or one collection's) as
+//! build-index's rebuild does it, with recall and cold-query bytes after it. `./dev bench` runs
+//! it.
 
 #![allow(clippy::print_stdout)]
 
@@ -282,18 +283,7 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
         group_bytes / 1e3
     );
     let k = vitrine_search::WINDOW;
-    // Per query: the group files' bytes and the list files' bytes it fetches.
-    let cold = |queries: &[Vec<f32>], kind: QueryKind| -> Vec<(f64, f64)> {
-        queries
-            .iter()
-            .map(|q| {
-                let groups = root.plan_groups(q, kind, k, None);
-                let lists = index.plan(q, kind, k, None).unwrap_or_default();
-                let groups: f64 = groups.iter().map(|&g| sizes[root.lists() + g]).sum();
-                (groups, lists.iter().map(|&j| sizes[j]).sum())
-            })
-            .collect()
-    };
+    let cold = |queries: &[Vec<f32>], kind| stats::cold(&root, &index, queries, kind);
     let image_vectors: Vec<Vec<f32>> = images
         .iter()
         .filter_map(|&i| index.decode(i).ok())
@@ -353,16 +343,11 @@ fn run_size(n: usize, factor: f64) -> Result<()> {
         }
     );
 
-    let groups: Vec<Vec<u8>> = files[root.lists()..].iter().map(|f| f.to_vec()).collect();
-    let text_plans: Vec<Vec<usize>> = texts
-        .iter()
-        .map(|q| index.plan(q, QueryKind::Text, k, None).unwrap_or_default())
-        .collect();
     let before = churn::Before {
         root: &root,
-        groups: &groups,
-        order: &order,
-        text_plans: &text_plans,
+        files: &files,
+        texts: &texts,
+        probes: tuned,
     };
     churn::churn(&mix, &unit, &labels, &before)?;
     Ok(())

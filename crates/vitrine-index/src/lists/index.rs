@@ -37,7 +37,8 @@ impl ListIndex {
     }
 
     /// Adds file `j` beside the root ([`Root::file`]: a list, or a group after the lists), from
-    /// its bytes (checked against the root's hash by the caller).
+    /// its bytes (checked against the root's hash by the caller). A list keeps its live rows
+    /// only, so its items are numbered as the root numbers them.
     pub fn add_file(&mut self, j: usize, bytes: &[u8]) -> Result<()> {
         let dim = self.root.dim();
         if let Some(g) = j.checked_sub(self.lists.len()) {
@@ -52,14 +53,22 @@ impl ListIndex {
             return Ok(());
         }
         let bad = |what: String| Err(Error::Format(format!("list file {j}: {what}")));
-        let want = LIST_HEADER + self.root.sizes[j] as usize * dim;
+        let rows = self.root.rows[j];
+        let want = LIST_HEADER + rows as usize * dim;
         if bytes.len() != want || &bytes[..4] != LIST_MAGIC || word(bytes, 4) != LIST_VERSION {
             return bad(format!("{} bytes, expected a list of {want}", bytes.len()));
         }
-        if word(bytes, 8) as usize != dim || word(bytes, 12) != self.root.sizes[j] {
+        if word(bytes, 8) as usize != dim || word(bytes, 12) != rows {
             return bad("its width or count differs from the root's".into());
         }
-        self.lists[j] = Some(bytes[LIST_HEADER..].iter().map(|&b| b as i8).collect());
+        let mut removed = self.root.removed_in(j).peekable();
+        let mut codes = Vec::with_capacity(self.root.sizes[j] as usize * dim);
+        for (r, row) in bytes[LIST_HEADER..].chunks_exact(dim).enumerate() {
+            if removed.next_if_eq(&(r as u32)).is_none() {
+                codes.extend(row.iter().map(|&b| b as i8));
+            }
+        }
+        self.lists[j] = Some(codes);
         Ok(())
     }
 

@@ -1,55 +1,72 @@
-//! Rebuild churn in the partition benchmark: the list and group files a rebuild that keeps the
-//! centroids changes when 1% of the items change, scattered or within one collection; and what
-//! patch files (old lists kept, changes beside them) would cost instead, per list or per group.
+//! Rebuild churn in the partition benchmark: 1% of the items change, scattered (again and again)
+//! or within one collection, and the lists are rebuilt as build-index does ([`extend`]: list
+//! files kept, rows of changed items skipped, new lists for them); prints the files a deploy
+//! uploads, the root's growth, and the probes, recall and cold-query bytes measured again.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
 
 use anyhow::Result;
-use vitrine_index::FileRef;
-use vitrine_index::lists::Root;
-use vitrine_index::partition::partition;
+use vitrine_index::extend::extend;
+use vitrine_index::lists::{ListIndex, QueryKind, Root};
+use vitrine_index::probing::{Sample, Tuned};
 
 use crate::data::{self, DIM, Mixture};
-use crate::stats::mean;
-use crate::{DATA_SEED, MB, p95};
+use crate::stats::{cold, mean};
+use crate::{DATA_SEED, IMAGE_QUERIES, MB, TARGET, p95};
 
-/// The index as built before the change, and the lists each measured text query probes in it.
+/// The index as built before the change.
 pub(crate) struct Before<'a> {
-    /// The root.
+    /// The root (with its measured probes).
     pub root: &'a Root,
-    /// The group files.
-    pub groups: &'a [Vec<u8>],
-    /// For each item number, its position in the input.
-    pub order: &'a [u32],
-    /// The lists each cold text query fetches.
-    pub text_plans: &'a [Vec<usize>],
+    /// Its list files, then its group files.
+    pub files: &'a [&'a [u8]],
+    /// The measured text queries.
+    pub texts: &'a [Vec<f32>],
+    /// What the probes measured before the change gave.
+    pub probes: Tuned,
 }
 
-/// Replaces 1% of the items by new ones from the mixture, first anywhere, then a collection's
-/// (whole sub-topics, re-photographed), and re-partitions keeping the root's centroids and
-/// quantizer, as build-index's rebuild does; prints how many list files changed.
+/// A build's lists: the root and its files (lists, then groups), with the probes measured.
+struct Built {
+    root: Root,
+    files: Vec<Vec<u8>>,
+    probes: Tuned,
+}
+
+/// Changes 1% of the items at a time, anywhere, rebuilding after each change as build-index does
+/// (a few times: the removed rows and new lists add up until a rebuild rewrites the lists), then
+/// once 1% in one collection (whole sub-topics, re-photographed) from the first build.
 pub(crate) fn churn(mix: &Mixture, unit: &[f32], labels: &[u32], before: &Before) -> Result<()> {
     let n = unit.len() / DIM;
+    let first = Built {
+        root: before.root.clone(),
+        files: before.files.iter().map(|f| f.to_vec()).collect(),
+        probes: before.probes,
+    };
     let mut rng = data::Rng::new(DATA_SEED, 0xC4A9);
-    let mut changed = BTreeSet::new();
-    while changed.len() < n / 100 {
-        changed.insert(rng.below(n));
+    let rounds = if n >= 1_000_000 { 3 } else { 8 };
+    let (mut items, mut built, mut drawn) = (unit.to_vec(), None::<Built>, 0u64);
+    for round in 1..=rounds {
+        let mut changed = BTreeSet::new();
+        while changed.len() < n / 100 {
+            changed.insert(rng.below(n));
+        }
+        for &i in &changed {
+            mix.item((n as u64) + drawn, &mut items[i * DIM..(i + 1) * DIM]);
+            drawn += 1;
+        }
+        let what = format!(
+            "rebuild {round} after changing 1% anywhere ({} items)",
+            changed.len()
+        );
+        let from = built.as_ref().unwrap_or(&first);
+        built = Some(rebuilt(&what, &items, from, before.texts)?);
     }
-    let mut scattered = unit.to_vec();
-    for (k, &i) in changed.iter().enumerate() {
-        mix.item((n + k) as u64, &mut scattered[i * DIM..(i + 1) * DIM]);
-    }
-    rebuilt("anywhere", &scattered, &changed, before)?;
 
     let mut per_sub = vec![0usize; mix.subs()];
     labels.iter().for_each(|&l| per_sub[l as usize] += 1);
     let (mut subs, mut count) = (BTreeSet::new(), 0);
-    let n_subs = |subs: &BTreeSet<usize>| -> BTreeSet<usize> {
-        (0..n)
-            .filter(|&i| subs.contains(&(labels[i] as usize)))
-            .collect()
-    };
     while count < n / 100 {
         let j = rng.below(mix.subs());
         if subs.insert(j) {
@@ -66,112 +83,105 @@ pub(crate) fn churn(mix: &Mixture, unit: &[f32], labels: &[u32], before: &Before
             );
         }
     }
-    let what = format!("in one collection ({} sub-topics)", subs.len());
-    rebuilt(&what, &collection, &n_subs(&subs), before)
-}
-
-/// Re-partitions `unit` (`changed` items differ) with the root's centroids and quantizer and
-/// prints the files that changed, then what patch files would cost instead ([`patches`]).
-fn rebuilt(what: &str, unit: &[f32], changed: &BTreeSet<usize>, before: &Before) -> Result<()> {
-    let Before { root, groups, .. } = *before;
-    let clipped = root.quantizer().clipped(unit) as f64 / unit.len() as f64;
-    let t = Instant::now();
-    let again = partition(unit, DIM, root.centroids(groups)?, root.quantizer().clone())?;
-    let (old_files, new_files) = (root.files(), again.root.files());
-    let by_list = old_files
-        .iter()
-        .zip(&new_files)
-        .filter(|(a, b)| a.path != b.path)
-        .count();
-    let old: BTreeSet<&str> = old_files.iter().map(|f| f.path.as_str()).collect();
-    let new: Vec<&FileRef> = new_files
-        .iter()
-        .filter(|f| !old.contains(f.path.as_str()))
-        .collect();
-    println!(
-        "  rebuild after changing 1% {what} ({} items; kept centroids and int8 scale, \
-         {clipped:.1e} of values clipped; {:.1} s): {by_list} of {} list and group files changed \
-         ({:.1}%), {} new files to upload ({:.2} MB); fit {:.3} → {:.3}",
-        changed.len(),
-        t.elapsed().as_secs_f64(),
-        old_files.len(),
-        100.0 * by_list as f64 / old_files.len() as f64,
-        new.len(),
-        new.iter().map(|f| f.size as f64).sum::<f64>() / MB,
-        root.fit(),
-        again.root.fit()
+    let what = format!(
+        "rebuild after changing 1% in one collection ({count} items of {} sub-topics)",
+        subs.len()
     );
-    patches(before, &again.root, &again.order, changed);
-    Ok(())
+    rebuilt(&what, &collection, &first, before.texts).map(drop)
 }
 
-/// Bytes of a patch entry: an added item's int8 vector and number, or a removed item's number.
-const ADDED: usize = DIM + 4;
-const REMOVED: usize = 4;
-
-/// The alternative to rewriting lists: every old list file kept, and beside each list (or each
-/// group) a patch file with the items that joined it (vector + number) and the numbers of those
-/// that left or changed. Prints the files and bytes a rebuild uploads and what a cold text query
-/// fetches on top of today's.
-fn patches(before: &Before, after: &Root, new_order: &[u32], changed: &BTreeSet<usize>) {
-    let members = |root: &Root, order: &[u32], j: usize| -> BTreeSet<usize> {
-        let (first, count) = root.range(j);
-        order[first as usize..(first + count) as usize]
-            .iter()
-            .map(|&i| i as usize)
-            .collect()
-    };
-    let root = before.root;
-    let per_list: Vec<usize> = (0..root.lists())
-        .map(|j| {
-            let (was, is) = (members(root, before.order, j), members(after, new_order, j));
-            let added = is
-                .iter()
-                .filter(|i| !was.contains(i) || changed.contains(i))
-                .count();
-            let removed = was
-                .iter()
-                .filter(|i| !is.contains(i) || changed.contains(i))
-                .count();
-            added * ADDED + removed * REMOVED
-        })
+/// Rebuilds `unit` over the lists of `before` and prints what changed and what a query costs.
+fn rebuilt(what: &str, unit: &[f32], before: &Built, texts: &[Vec<f32>]) -> Result<Built> {
+    let root = &before.root;
+    let lists = root.lists();
+    let t = Instant::now();
+    let centroids = root.centroids(&before.files[lists..])?;
+    let old_lists = before.files[..lists].to_vec();
+    let ext = extend(unit, DIM, root, &centroids, old_lists)?;
+    let secs = t.elapsed().as_secs_f64();
+    let mut after = ext.lists.root.clone();
+    let old: BTreeSet<String> = root.files().into_iter().map(|f| f.path).collect();
+    let new_files: Vec<_> = after
+        .files()
+        .into_iter()
+        .filter(|f| !old.contains(&f.path))
         .collect();
-    let mut per_group = vec![0usize; root.groups()];
-    for (j, &b) in per_list.iter().enumerate() {
-        per_group[root.group_of(j)] += b;
-    }
-    let show = |name: &str, files: &[usize], extra: &dyn Fn(&[usize]) -> (f64, usize)| {
-        let used = files.iter().filter(|&&b| b > 0).count();
-        let per_query: Vec<(f64, usize)> = before.text_plans.iter().map(|p| extra(p)).collect();
-        let bytes: Vec<f64> = per_query.iter().map(|q| q.0).collect();
-        let requests: Vec<f64> = per_query.iter().map(|q| q.1 as f64).collect();
-        println!(
-            "    patches per {name} instead: {used} patch files ({:.1}% of the {} list and group \
-             files; old lists kept), {:.2} MB to upload; a cold text query fetches {:.3} MB more \
-             (p95 {:.3}) in {:.1} more files",
-            100.0 * used as f64 / root.file_count() as f64,
-            root.file_count(),
-            files.iter().sum::<usize>() as f64 / MB,
-            mean(&bytes) / MB,
-            p95(bytes) / MB,
-            mean(&requests)
-        );
+    let new_lists = new_files
+        .iter()
+        .filter(|f| f.path.starts_with(vitrine_index::lists::LIST_STEM))
+        .count();
+    let (root_was, root_is) = (root.to_bytes().len() as f64, after.to_bytes().len() as f64);
+    let upload = new_files.iter().map(|f| f.size as f64).sum::<f64>() + root_is;
+    println!(
+        "  {what} ({secs:.1} s): {} of the {lists} list files kept; {new_lists} new list \
+         files ({:.2}% of the lists) and {} changed group files of {} ({:.2} MB to upload with \
+         the root); {} new lists for {} items, {} lists rewritten for {} scattered items; {} rows \
+         skipped ({:.1}% of all); root {:.3} → {:.3} MB",
+        lists - ext.rewritten.0,
+        100.0 * new_lists as f64 / lists as f64,
+        new_files.len() - new_lists,
+        root.groups(),
+        upload / MB,
+        ext.added_lists,
+        ext.added,
+        ext.rewritten.0,
+        ext.rewritten.1,
+        after.removed(),
+        100.0 * ext.removed_share(),
+        root_was / MB,
+        root_is / MB,
+    );
+
+    // The build measures the probes again on the rebuilt lists.
+    let t = Instant::now();
+    let files: Vec<Vec<u8>> = ext
+        .lists
+        .files
+        .into_iter()
+        .chain(ext.lists.groups)
+        .collect();
+    let load = |root: &Root| -> Result<ListIndex> {
+        let mut index = ListIndex::new(root.clone());
+        for (j, f) in files.iter().enumerate() {
+            index.add_file(j, f)?;
+        }
+        Ok(index)
     };
-    show("list", &per_list, &|plan: &[usize]| {
-        let hit: Vec<usize> = plan
-            .iter()
-            .map(|&j| per_list[j])
-            .filter(|&b| b > 0)
-            .collect();
-        (hit.iter().sum::<usize>() as f64, hit.len())
-    });
-    show("group", &per_group, &|plan: &[usize]| {
-        let groups: BTreeSet<usize> = plan.iter().map(|&j| root.group_of(j)).collect();
-        let hit: Vec<usize> = groups
-            .iter()
-            .map(|&g| per_group[g])
-            .filter(|&b| b > 0)
-            .collect();
-        (hit.iter().sum::<usize>() as f64, hit.len())
-    });
+    let index = load(&after)?;
+    let count = after.count() as usize;
+    let images: Vec<u32> = (0..count as u32)
+        .step_by(count.div_ceil(IMAGE_QUERIES))
+        .collect();
+    let sample = Sample::new(&index, &images, texts, 10);
+    let curve = sample.curve(&index);
+    let cap = (after.lists() / 4).max(1);
+    let counts = curve
+        .cheapest(TARGET, after.lists())
+        .ok_or_else(|| anyhow::anyhow!("no probe count reaches {TARGET}"))?;
+    let tuned = sample.tune(&index, counts, TARGET, cap);
+    after.set_probes(tuned.probes);
+    let index = load(&after)?;
+    let parts = cold(&after, &index, texts, QueryKind::Text);
+    let bytes: Vec<f64> = parts.iter().map(|p| root_is + p.0 + p.1).collect();
+    let (was, is) = (before.probes, tuned);
+    println!(
+        "    measured again ({:.0} s): text probes {} → {} (recall {:.4} → {:.4}), image {} → {} \
+         ({:.4} → {:.4}); cold text query {:.2} MB mean, {:.2} MB p95",
+        t.elapsed().as_secs_f64(),
+        was.probes.text,
+        is.probes.text,
+        was.text.recall,
+        is.text.recall,
+        was.probes.image,
+        is.probes.image,
+        was.image.recall,
+        is.image.recall,
+        mean(&bytes) / MB,
+        p95(bytes) / MB
+    );
+    Ok(Built {
+        root: after,
+        files,
+        probes: tuned,
+    })
 }

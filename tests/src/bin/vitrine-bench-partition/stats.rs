@@ -4,12 +4,33 @@
 use std::io::Write;
 
 use vitrine_index::chunks::{ChunkEntry, ChunkTable, METADATA_STEM, PACK_STEM};
-use vitrine_index::lists::{ListIndex, Root};
+use vitrine_index::lists::{ListIndex, QueryKind, Root};
 use vitrine_index::partition::dot;
 use vitrine_index::{CHUNK_SIZE, FileRef, ItemTable};
 
 use crate::data::{self, DIM, Mixture};
 use crate::{DATA_SEED, MB, TEXT_QUERIES};
+
+/// Per query of `kind`: the bytes of the group files and of the list files a cold query fetches
+/// (planned for [`vitrine_search::WINDOW`] results, as the page does).
+pub(crate) fn cold(
+    root: &Root,
+    index: &ListIndex,
+    queries: &[Vec<f32>],
+    kind: QueryKind,
+) -> Vec<(f64, f64)> {
+    let k = vitrine_search::WINDOW;
+    let size = |j: usize| root.file(j).size as f64;
+    queries
+        .iter()
+        .map(|q| {
+            let groups = root.plan_groups(q, kind, k, None);
+            let lists = index.plan(q, kind, k, None).unwrap_or_default();
+            let groups: f64 = groups.iter().map(|&g| size(root.lists() + g)).sum();
+            (groups, lists.iter().map(|&j| size(j)).sum())
+        })
+        .collect()
+}
 
 pub(crate) fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
