@@ -294,12 +294,11 @@ fn previous_root(out: &std::path::Path, fingerprint: &str) -> Option<lists::Prev
     }
     let bytes = crate::built::read(out, &m.files.vectors).ok()?;
     let root = vitrine_index::lists::Root::from_bytes(&bytes).ok()?;
-    let groups = (root.lists()..root.file_count())
+    // Its list files, then its group files.
+    let mut lists = (0..root.file_count())
         .map(|j| crate::built::read(out, &root.file(j)).ok())
         .collect::<Option<Vec<_>>>()?;
-    let lists = (0..root.lists())
-        .map(|j| crate::built::read(out, &root.file(j)).ok())
-        .collect::<Option<Vec<_>>>()?;
+    let groups = lists.split_off(root.lists());
     Some(lists::Previous {
         centroids: root.centroids(&groups).ok()?,
         root,

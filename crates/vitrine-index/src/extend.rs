@@ -140,7 +140,7 @@ pub fn extend(
         } else {
             rewritten += 1;
             list.members.append(&mut joining[j]);
-            let file = list_bytes(dim, &rows_of_codes(&codes, dim, &list.members));
+            let file = list_bytes(dim, &rows_of(&codes, dim, &list.members));
             lists.rows.push(list.members.len() as u32);
             lists.hashes.push(crate::files::name_hash_of(&file));
             files.push(file);
@@ -154,7 +154,7 @@ pub fn extend(
     let mut of: Vec<u32> = (0..root.lists()).map(|j| root.group_of(j) as u32).collect();
     let (added_lists, added) = (tight.len(), tight.iter().map(|l| l.members.len()).sum());
     for list in tight {
-        let file = list_bytes(dim, &rows_of_codes(&codes, dim, &list.members));
+        let file = list_bytes(dim, &rows_of(&codes, dim, &list.members));
         lists.rows.push(list.members.len() as u32);
         order.extend(&list.members);
         lists.hashes.push(crate::files::name_hash_of(&file));
@@ -232,22 +232,12 @@ fn matched(root: &Root, files: &[Vec<u8>], codes: &[i8], dim: usize) -> Result<V
     Ok(out)
 }
 
-fn rows_of(unit: &[f32], dim: usize, items: &[u32]) -> Vec<f32> {
+/// The rows of `items` (positions into `rows`, `dim` values each), in that order.
+fn rows_of<T: Copy>(rows: &[T], dim: usize, items: &[u32]) -> Vec<T> {
     items
         .iter()
         .flat_map(|&i| {
-            unit[i as usize * dim..(i as usize + 1) * dim]
-                .iter()
-                .copied()
-        })
-        .collect()
-}
-
-fn rows_of_codes(codes: &[i8], dim: usize, items: &[u32]) -> Vec<i8> {
-    items
-        .iter()
-        .flat_map(|&i| {
-            codes[i as usize * dim..(i as usize + 1) * dim]
+            rows[i as usize * dim..(i as usize + 1) * dim]
                 .iter()
                 .copied()
         })
