@@ -58,7 +58,7 @@ fn typing_searches_and_enter_and_back_forward_walk_history() -> Result<()> {
     wait_top(&browser, first, &first_ids)?;
     let input = browser.find("[data-testid=search-input]")?;
     ensure!(
-        input.prop("value")?.as_str() == Some(first),
+        input.prop("value")?.as_deref() == Some(first),
         "the box does not show the URL's query"
     );
     let start = history_length(&browser)?;
@@ -97,8 +97,8 @@ fn typing_searches_and_enter_and_back_forward_walk_history() -> Result<()> {
         wait_top(&browser, &format!("back to {query:?}"), ids)?;
         let value = browser.find("[data-testid=search-input]")?.prop("value")?;
         ensure!(
-            value.as_str() == Some(query),
-            "back to {query:?}: the box shows {value}"
+            value.as_deref() == Some(query),
+            "back to {query:?}: the box shows {value:?}"
         );
     }
     for (query, ids) in [(typed, &typed_ids), (entered, &entered_ids)] {

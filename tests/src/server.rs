@@ -4,21 +4,28 @@
 //! `no-cache` for the rest), an error status, a delayed or dripping body, a hang. Every request
 //! is recorded.
 //!
-//! Plain HTTP/1.1 over `std::net`, one thread per connection and `Connection: close` on every
-//! answer. [`TestServer::stop`] closes the port *and* shuts every open connection, so a browser
-//! really goes offline: its next request fails at once. (`tiny_http` was tried: after its
-//! listener closes it keeps reading the sockets a browser pre-connected, and the browser waits
-//! for ever on requests nobody answers.)
+//! [`hyper`] serves HTTP/1.1 on its own thread's Tokio runtime, one task per connection and
+//! `Connection: close` on every answer. [`TestServer::stop`] closes the port *and* drops every
+//! open connection, so a browser really goes offline: its next request fails at once, even on a
+//! socket it pre-connected. (`tiny_http` was tried: after its listener closes it keeps reading
+//! those sockets, and the browser waits for ever on requests nobody answers.)
 
-use std::io::{BufRead, BufReader, Cursor, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::convert::Infallible;
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{CONTENT_LENGTH, HeaderName, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::oneshot;
+use tokio::task::JoinSet;
 
 /// One request as the server saw it.
 #[derive(Clone, Debug)]
@@ -109,38 +116,20 @@ impl Reply {
     }
 }
 
-/// A body read one byte per pause.
-struct Drip {
-    body: Cursor<Vec<u8>>,
-    pause: Duration,
-}
-
-impl Read for Drip {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        std::thread::sleep(self.pause);
-        self.body.read(&mut buf[..1])
-    }
-}
-
 type Handler = dyn Fn(&Hit, usize) -> Reply + Send + Sync;
 
-/// What the connection threads share.
+/// What the connections share.
 struct Shared {
     handler: Box<Handler>,
     hits: Mutex<Vec<Hit>>,
-    /// Every open connection by number, to shut them all when the server stops.
-    open: Mutex<std::collections::HashMap<u64, TcpStream>>,
-    stopped: AtomicBool,
 }
 
 /// A running server; stops when dropped.
 pub struct TestServer {
     port: u16,
     shared: Arc<Shared>,
-    listener: Option<JoinHandle<()>>,
+    /// Tells the serving thread to stop, which it does before it ends.
+    stop: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 impl TestServer {
@@ -155,38 +144,30 @@ impl TestServer {
         addr: &str,
         handler: impl Fn(&Hit, usize) -> Reply + Send + Sync + 'static,
     ) -> Result<Self> {
-        let listener =
-            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
             handler: Box::new(handler),
             hits: Mutex::default(),
-            open: Mutex::default(),
-            stopped: AtomicBool::new(false),
         });
-        let accept = {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start a Tokio runtime")?;
+        let (stop, stopped) = oneshot::channel();
+        let serving = {
             let shared = shared.clone();
             std::thread::spawn(move || {
-                for (number, conn) in (0u64..).zip(listener.incoming()) {
-                    if shared.stopped.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(conn) = conn else { continue };
-                    if let Ok(handle) = conn.try_clone() {
-                        lock(&shared.open).insert(number, handle);
-                    }
-                    let shared = shared.clone();
-                    std::thread::spawn(move || {
-                        let _ = answer(&shared, conn);
-                        lock(&shared.open).remove(&number);
-                    });
-                }
+                runtime.block_on(serve(listener, shared, stopped));
+                runtime.shutdown_timeout(Duration::from_secs(1));
             })
         };
         Ok(Self {
             port,
             shared,
-            listener: Some(accept),
+            stop: Some((stop, serving)),
         })
     }
 
@@ -226,17 +207,12 @@ impl TestServer {
         lock(&self.shared.hits).len()
     }
 
-    /// Stops serving: the port refuses connections and every open connection is shut, so
+    /// Stops serving: the port refuses connections and every open connection is closed, so
     /// requests in flight fail.
     pub fn stop(&mut self) {
-        self.shared.stopped.store(true, Ordering::SeqCst);
-        if let Some(t) = self.listener.take() {
-            // Wakes the accept loop, which then drops the listening socket.
-            let _ = TcpStream::connect(("127.0.0.1", self.port));
-            let _ = t.join();
-        }
-        for (_, conn) in lock(&self.shared.open).drain() {
-            let _ = conn.shutdown(Shutdown::Both);
+        if let Some((stop, serving)) = self.stop.take() {
+            let _ = stop.send(());
+            let _ = serving.join();
         }
     }
 }
@@ -251,31 +227,60 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Reads one request from `conn`, answers it through the handler, and closes the connection.
-fn answer(shared: &Shared, conn: TcpStream) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-    let (method, target) = (method.to_string(), target.to_string());
-    let mut headers = Vec::new();
+/// Accepts connections until `stopped`, then closes the port and drops every connection.
+async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    let mut connections = JoinSet::new();
     loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':') {
-            headers.push((name.trim().to_string(), value.trim().to_string()));
+        tokio::select! {
+            biased;
+            _ = &mut stopped => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    let answer = hyper::service::service_fn(|req| answer(shared.clone(), req));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .keep_alive(false)
+                        .serve_connection(TokioIo::new(stream), answer)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-    if method.is_empty() || shared.stopped.load(Ordering::SeqCst) {
-        return Ok(());
-    }
+    drop(listener);
+    connections.shutdown().await;
+}
+
+/// Records `req` and answers it through the handler (GET and HEAD only).
+async fn answer(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<BoxBody<Bytes, Infallible>>, Infallible> {
     let hit = Hit {
-        path: target,
-        headers,
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string(),
+        headers: req
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
         at: Instant::now(),
     };
     let n = {
@@ -283,84 +288,56 @@ fn answer(shared: &Shared, conn: TcpStream) -> std::io::Result<()> {
         hits.push(hit.clone());
         hits.len() - 1
     };
-    let reply = if method == "GET" || method == "HEAD" {
-        (shared.handler)(&hit, n)
+    let reply = if matches!(*req.method(), Method::GET | Method::HEAD) {
+        tokio::task::spawn_blocking(move || (shared.handler)(&hit, n))
+            .await
+            .unwrap_or_else(|_| Reply::ok("the handler panicked").with_status(500))
     } else {
         Reply::ok("GET only").with_status(405)
     };
-    respond(conn, &method, reply)
-}
-
-/// Writes `reply` with `Connection: close`.
-fn respond(conn: TcpStream, method: &str, reply: Reply) -> std::io::Result<()> {
     if let Some(wait) = reply.delay {
-        std::thread::sleep(wait);
+        tokio::time::sleep(wait).await;
     }
-    let mut out = std::io::BufWriter::new(conn);
-    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
-    for (name, value) in &reply.headers {
-        head += &format!("{name}: {value}\r\n");
-    }
-    if reply.chunked {
-        head += "Transfer-Encoding: chunked\r\n";
-    } else {
-        head += &format!("Content-Length: {}\r\n", reply.body.len());
-    }
-    head += "Connection: close\r\n\r\n";
-    out.write_all(head.as_bytes())?;
-    out.flush()?;
-    if method == "HEAD" {
-        return Ok(());
-    }
-    let mut body: Box<dyn Read> = match reply.drip {
-        Some(pause) => Box::new(Drip {
-            body: Cursor::new(reply.body),
-            pause,
-        }),
-        None => Box::new(Cursor::new(reply.body)),
-    };
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = body.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        if reply.chunked {
-            write!(out, "{n:x}\r\n")?;
-            out.write_all(&buf[..n])?;
-            out.write_all(b"\r\n")?;
-        } else {
-            out.write_all(&buf[..n])?;
-        }
-        out.flush()?;
-    }
-    if reply.chunked {
-        out.write_all(b"0\r\n\r\n")?;
-    }
-    out.flush()
+    Ok(response(reply))
 }
 
-/// The reason phrase of a status code.
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        206 => "Partial Content",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        301 => "Moved Permanently",
-        302 => "Found",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        _ => "",
+/// `reply` as hyper sends it: a whole body with its length, or a stream (chunked unless the
+/// reply drips a body of known length).
+fn response(reply: Reply) -> Response<BoxBody<Bytes, Infallible>> {
+    let len = reply.body.len();
+    let body = Bytes::from(reply.body);
+    let streamed = reply.chunked || reply.drip.is_some();
+    let body = match reply.drip {
+        Some(pause) => {
+            let bytes = futures::StreamExt::then(futures::stream::iter(0..len), move |i| {
+                let byte = body.slice(i..i + 1);
+                async move {
+                    tokio::time::sleep(pause).await;
+                    Ok(Frame::data(byte))
+                }
+            });
+            StreamBody::new(bytes).boxed()
+        }
+        None if reply.chunked => {
+            StreamBody::new(futures::stream::iter([Ok(Frame::data(body))])).boxed()
+        }
+        None => Full::new(body).boxed(),
+    };
+    let mut out = Response::new(body);
+    *out.status_mut() = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    for (name, value) in &reply.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            out.headers_mut().append(n, v);
+        }
     }
+    if streamed && !reply.chunked {
+        out.headers_mut()
+            .insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    out
 }
 
 /// The MIME type of a file name.
@@ -501,24 +478,9 @@ impl Reply {
 }
 
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        if b[i] == b'%'
-            && let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]

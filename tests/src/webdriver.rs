@@ -1,5 +1,5 @@
-//! A minimal synchronous [W3C WebDriver](https://www.w3.org/TR/webdriver2/) client for
-//! ChromeDriver and headless Chromium, just big enough for vitrine's browser tests.
+//! Headless Chromium for vitrine's browser tests, driven over [W3C
+//! WebDriver](https://www.w3.org/TR/webdriver2/) by [`fantoccini`] behind a blocking API.
 //!
 //! [`Browser::start`] launches `chromedriver` (`$CHROMEDRIVER`, default `/usr/bin/chromedriver`) on
 //! a free port and opens a session on Chromium (`$CHROME`, default `/usr/bin/chromium`) with a
@@ -19,7 +19,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Only one process per test talks to ChromeDriver, so everything is blocking. At most
+//! A test drives one page step by step, so each call runs fantoccini's future to completion on
+//! the browser's own single-threaded Tokio runtime. At most
 //! `$VITRINE_E2E_BROWSERS` (default 2) browsers run at once per test process, since the tests
 //! share a small machine with compilers.
 
@@ -30,10 +31,10 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use fantoccini::error::{CmdError, NewSessionError};
+use fantoccini::wd::{TimeoutConfiguration, WebDriverCompatibleCommand};
+use fantoccini::{ClientBuilder, Locator};
 use serde_json::{Value, json};
-
-/// The key W3C WebDriver uses for element references in JSON.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// The WebDriver key code of Enter, for [`Element::send_keys`].
 pub const ENTER: &str = "\u{E007}";
@@ -71,24 +72,59 @@ impl Drop for Slot {
 
 /// A running ChromeDriver with one Chromium session.
 pub struct Browser {
-    agent: ureq::Agent,
-    /// `http://127.0.0.1:PORT/session/ID`.
-    session: String,
+    rt: tokio::runtime::Runtime,
+    client: fantoccini::Client,
     driver: Child,
     /// Keeps the profile directory alive as long as the browser.
     _profile: tempfile::TempDir,
     _slot: Slot,
 }
 
-/// A reference to an element of the current page.
+/// An element of the current page.
 pub struct Element<'a> {
     browser: &'a Browser,
-    id: String,
+    element: fantoccini::elements::Element,
 }
 
 fn free_port() -> Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// A driver's error without the native stack trace ChromeDriver appends to its messages.
+fn short(e: CmdError) -> anyhow::Error {
+    match e {
+        CmdError::Standard(e) => {
+            let message = e.message.lines().next().unwrap_or("");
+            anyhow!("{}: {message}", e.error)
+        }
+        e => anyhow!(e),
+    }
+}
+
+/// A ChromeDriver command fantoccini has no method for: `POST /session/{id}/{path}`.
+#[derive(Debug)]
+struct Extension {
+    path: &'static str,
+    body: Value,
+}
+
+impl WebDriverCompatibleCommand for Extension {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/{}",
+            session.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.to_string()))
+    }
 }
 
 impl Browser {
@@ -103,7 +139,7 @@ impl Browser {
             .tempdir()
             .context("cannot create a browser profile directory")?;
         let port = free_port()?;
-        let driver = Command::new(&chromedriver)
+        let mut driver = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -112,207 +148,140 @@ impl Browser {
             .with_context(|| {
                 format!("cannot start {chromedriver} (install chromium-driver or set CHROMEDRIVER)")
             })?;
-        let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(180))
-            .build();
-        let mut browser = Self {
-            agent,
-            session: String::new(),
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start a Tokio runtime")?;
+        let profile_arg = format!("--user-data-dir={}", profile.path().display());
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:loggingPrefs": {"browser": "ALL"},
+            "goog:chromeOptions": {
+                "binary": chrome,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--no-first-run",
+                    "--window-size=1280,900",
+                    profile_arg,
+                ],
+            },
+        });
+        let Value::Object(caps) = caps else {
+            unreachable!("capabilities are an object")
+        };
+        let mut builder =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        builder.capabilities(caps);
+        let url = format!("http://127.0.0.1:{port}");
+        // ChromeDriver takes a moment to listen.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            match rt.block_on(builder.connect(&url)) {
+                Ok(client) => break client,
+                Err(NewSessionError::Failed(_) | NewSessionError::FailedC(_))
+                    if Instant::now() < deadline =>
+                {
+                    if let Ok(Some(status)) = driver.try_wait() {
+                        bail!("{chromedriver} exited at start: {status}");
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => {
+                    let _ = driver.kill();
+                    let _ = driver.wait();
+                    return Err(e).with_context(|| format!("cannot open a session on {chrome}"));
+                }
+            }
+        };
+        let browser = Self {
+            rt,
+            client,
             driver,
             _profile: profile,
             _slot: slot,
         };
-        let base = format!("http://127.0.0.1:{port}");
-        // ChromeDriver takes a moment to listen.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ready = browser
-                .agent
-                .get(&format!("{base}/status"))
-                .call()
-                .ok()
-                .and_then(|r| r.into_json::<Value>().ok())
-                .is_some_and(|v| v["value"]["ready"] == true);
-            if ready {
-                break;
-            }
-            if let Ok(Some(status)) = browser.driver.try_wait() {
-                bail!("{chromedriver} exited at start: {status}");
-            }
-            if Instant::now() > deadline {
-                bail!("{chromedriver} did not become ready on port {port} within 20 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let profile_arg = format!("--user-data-dir={}", browser._profile.path().display());
-        let caps = json!({
-            "capabilities": {
-                "alwaysMatch": {
-                    "browserName": "chrome",
-                    "goog:loggingPrefs": {"browser": "ALL"},
-                    "goog:chromeOptions": {
-                        "binary": chrome,
-                        "args": [
-                            "--headless=new",
-                            "--no-sandbox",
-                            "--disable-gpu",
-                            "--disable-dev-shm-usage",
-                            "--disable-background-networking",
-                            "--disable-component-update",
-                            "--no-first-run",
-                            "--window-size=1280,900",
-                            profile_arg,
-                        ],
-                    },
-                },
-            },
-        });
-        let created = browser
-            .request("POST", &format!("{base}/session"), Some(caps))
-            .with_context(|| format!("cannot open a session on {chrome}"))?;
-        let id = created["sessionId"]
-            .as_str()
-            .ok_or_else(|| anyhow!("new session answered without a sessionId: {created}"))?;
-        browser.session = format!("{base}/session/{id}");
-        browser.cmd(
-            "POST",
-            "/timeouts",
-            json!({"script": 60_000, "pageLoad": 60_000, "implicit": 0}),
-        )?;
+        let minute = Some(Duration::from_secs(60));
+        let timeouts = TimeoutConfiguration::new(minute, minute, Some(Duration::ZERO));
+        browser.run(browser.client.update_timeouts(timeouts))?;
         Ok(browser)
     }
 
-    /// Sends one WebDriver request; returns the answer's `value` or the driver's error.
-    fn request(&self, method: &str, url: &str, body: Option<Value>) -> Result<Value> {
-        let req = self.agent.request(method, url);
-        let result = match body {
-            Some(b) => req.send_json(b),
-            None => req.call(),
-        };
-        match result {
-            Ok(resp) => {
-                let v: Value = resp
-                    .into_json()
-                    .with_context(|| format!("{method} {url}: the answer is not JSON"))?;
-                Ok(v.get("value").cloned().unwrap_or(Value::Null))
-            }
-            Err(ureq::Error::Status(code, resp)) => {
-                let v: Value = resp.into_json().unwrap_or(Value::Null);
-                let e = &v["value"];
-                let message = e["message"].as_str().unwrap_or("");
-                // ChromeDriver's messages end with a long native stack trace; the first line says it.
-                let message = message.lines().next().unwrap_or("");
-                bail!(
-                    "{method} {url}: HTTP {code} {}: {message}",
-                    e["error"].as_str().unwrap_or("?")
-                )
-            }
-            Err(e) => Err(anyhow!("{method} {url}: {e}")),
-        }
-    }
-
-    /// A command on this session: `path` is relative to `/session/{id}`.
-    fn cmd(&self, method: &str, path: &str, body: Value) -> Result<Value> {
-        let url = format!("{}{path}", self.session);
-        let body = (method == "POST").then_some(body);
-        self.request(method, &url, body)
+    /// Runs one of fantoccini's commands to completion.
+    fn run<T>(&self, command: impl Future<Output = Result<T, CmdError>>) -> Result<T> {
+        self.rt.block_on(command).map_err(short)
     }
 
     /// Opens `url` and waits for the page's load event.
     pub fn goto(&self, url: &str) -> Result<()> {
-        self.cmd("POST", "/url", json!({"url": url}))
-            .with_context(|| format!("cannot open {url}"))?;
-        Ok(())
+        self.run(self.client.goto(url))
+            .with_context(|| format!("cannot open {url}"))
     }
 
     /// The current page's URL.
     pub fn url(&self) -> Result<String> {
-        let v = self.cmd("GET", "/url", Value::Null)?;
-        v.as_str()
-            .map(str::to_string)
-            .ok_or_else(|| anyhow!("the current URL is not a string: {v}"))
+        Ok(self.run(self.client.current_url())?.to_string())
     }
 
     /// Reloads the page.
     pub fn reload(&self) -> Result<()> {
-        self.cmd("POST", "/refresh", json!({}))?;
-        Ok(())
+        self.run(self.client.refresh())
     }
 
     /// Goes one entry back in the session history.
     pub fn back(&self) -> Result<()> {
-        self.cmd("POST", "/back", json!({}))?;
-        Ok(())
+        self.run(self.client.back())
     }
 
     /// Goes one entry forward in the session history.
     pub fn forward(&self) -> Result<()> {
-        self.cmd("POST", "/forward", json!({}))?;
-        Ok(())
+        self.run(self.client.forward())
     }
 
-    fn element(&self, v: &Value) -> Result<Element<'_>> {
-        let id = v[ELEMENT_KEY]
-            .as_str()
-            .ok_or_else(|| anyhow!("not an element reference: {v}"))?;
-        Ok(Element {
+    fn element(&self, element: fantoccini::elements::Element) -> Element<'_> {
+        Element {
             browser: self,
-            id: id.to_string(),
-        })
+            element,
+        }
     }
 
     /// The first element matching a CSS selector (an error if there is none).
     pub fn find(&self, css: &str) -> Result<Element<'_>> {
-        let v = self
-            .cmd(
-                "POST",
-                "/element",
-                json!({"using": "css selector", "value": css}),
-            )
+        let found = self
+            .run(self.client.find(Locator::Css(css)))
             .with_context(|| format!("no element matches {css:?}"))?;
-        self.element(&v)
+        Ok(self.element(found))
     }
 
     /// Every element matching a CSS selector, in document order.
     pub fn find_all(&self, css: &str) -> Result<Vec<Element<'_>>> {
-        let v = self.cmd(
-            "POST",
-            "/elements",
-            json!({"using": "css selector", "value": css}),
-        )?;
-        v.as_array()
-            .ok_or_else(|| anyhow!("find elements answered {v}"))?
-            .iter()
-            .map(|e| self.element(e))
-            .collect()
+        let found = self.run(self.client.find_all(Locator::Css(css)))?;
+        Ok(found.into_iter().map(|e| self.element(e)).collect())
     }
 
     /// Runs `script` as the body of a function with `args` as `arguments`; returns its result.
     pub fn execute(&self, script: &str, args: Vec<Value>) -> Result<Value> {
-        self.cmd(
-            "POST",
-            "/execute/sync",
-            json!({"script": script, "args": args}),
-        )
+        self.run(self.client.execute(script, args))
     }
 
     /// Runs `script` as the body of a function whose last argument is a callback; returns the
     /// value passed to the callback (the script timeout is 60 s).
     pub fn execute_async(&self, script: &str, args: Vec<Value>) -> Result<Value> {
-        self.cmd(
-            "POST",
-            "/execute/async",
-            json!({"script": script, "args": args}),
-        )
+        self.run(self.client.execute_async(script, args))
+    }
+
+    /// Runs a ChromeDriver extension command on this session.
+    fn extension(&self, path: &'static str, body: Value) -> Result<Value> {
+        self.run(self.client.issue_cmd(Extension { path, body }))
     }
 
     /// Runs a Chrome DevTools Protocol command (ChromeDriver's `goog/cdp/execute`).
     pub fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
-        self.cmd(
-            "POST",
-            "/goog/cdp/execute",
-            json!({"cmd": cmd, "params": params}),
-        )
+        self.extension("goog/cdp/execute", json!({"cmd": cmd, "params": params}))
     }
 
     /// Runs `source` in every document before its own scripts (e.g. to spy on `window.alert`).
@@ -327,7 +296,7 @@ impl Browser {
     /// Browser console messages since the last call (`level: message` lines); empty when the
     /// driver does not keep logs.
     pub fn console_logs(&self) -> Vec<String> {
-        let Ok(v) = self.cmd("POST", "/se/log", json!({"type": "browser"})) else {
+        let Ok(v) = self.extension("se/log", json!({"type": "browser"})) else {
             return Vec::new();
         };
         v.as_array()
@@ -348,11 +317,7 @@ impl Browser {
 
     /// Saves a PNG screenshot of the viewport.
     pub fn screenshot(&self, path: &Path) -> Result<()> {
-        let v = self.cmd("GET", "/screenshot", Value::Null)?;
-        let b64 = v
-            .as_str()
-            .ok_or_else(|| anyhow!("screenshot answered {v}"))?;
-        let png = base64_decode(b64).context("the screenshot is not base64")?;
+        let png = self.run(self.client.screenshot())?;
         std::fs::write(path, png).with_context(|| format!("cannot write {}", path.display()))
     }
 
@@ -423,9 +388,7 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        if !self.session.is_empty() {
-            let _ = self.request("DELETE", &self.session.clone(), None);
-        }
+        let _ = self.rt.block_on(self.client.clone().close());
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -434,71 +397,46 @@ impl Drop for Browser {
 impl<'a> Element<'a> {
     /// The first descendant matching a CSS selector.
     pub fn find(&self, css: &str) -> Result<Element<'a>> {
-        let v = self
+        let found = self
             .browser
-            .cmd(
-                "POST",
-                &format!("/element/{}/element", self.id),
-                json!({"using": "css selector", "value": css}),
-            )
+            .run(self.element.find(Locator::Css(css)))
             .with_context(|| format!("no element matches {css:?} inside"))?;
-        self.browser.element(&v)
+        Ok(self.browser.element(found))
     }
 
     /// An attribute's value (`None` when absent).
     pub fn attr(&self, name: &str) -> Result<Option<String>> {
-        let v = self.browser.cmd(
-            "GET",
-            &format!("/element/{}/attribute/{name}", self.id),
-            Value::Null,
-        )?;
-        Ok(v.as_str().map(str::to_string))
+        self.browser.run(self.element.attr(name))
     }
 
-    /// A DOM property, e.g. `textContent` or `value`.
-    pub fn prop(&self, name: &str) -> Result<Value> {
-        self.browser.cmd(
-            "GET",
-            &format!("/element/{}/property/{name}", self.id),
-            Value::Null,
-        )
+    /// A DOM property, e.g. `textContent` or `value` (`None` when null or undefined).
+    pub fn prop(&self, name: &str) -> Result<Option<String>> {
+        self.browser.run(self.element.prop(name))
     }
 
     /// The rendered text, as a user sees it.
     pub fn text(&self) -> Result<String> {
-        let v = self
-            .browser
-            .cmd("GET", &format!("/element/{}/text", self.id), Value::Null)?;
-        Ok(v.as_str().unwrap_or_default().to_string())
+        self.browser.run(self.element.text())
     }
 
     /// Clicks the element's centre (scrolled into view).
     pub fn click(&self) -> Result<()> {
-        self.browser
-            .cmd("POST", &format!("/element/{}/click", self.id), json!({}))?;
-        Ok(())
+        self.browser.run(self.element.click())
     }
 
     /// Empties an input.
     pub fn clear(&self) -> Result<()> {
-        self.browser
-            .cmd("POST", &format!("/element/{}/clear", self.id), json!({}))?;
-        Ok(())
+        self.browser.run(self.element.clear())
     }
 
     /// Types `text` into the element ([`ENTER`] presses Enter).
     pub fn send_keys(&self, text: &str) -> Result<()> {
-        self.browser.cmd(
-            "POST",
-            &format!("/element/{}/value", self.id),
-            json!({"text": text}),
-        )?;
-        Ok(())
+        self.browser.run(self.element.send_keys(text))
     }
 
     /// The element as a script argument for [`Browser::execute`].
     pub fn as_arg(&self) -> Value {
-        json!({ ELEMENT_KEY: self.id })
+        serde_json::to_value(&self.element).expect("an element reference serializes")
     }
 }
 
@@ -519,41 +457,37 @@ fn shot_path() -> Option<PathBuf> {
     Some(dir.join(format!("{name}.png")))
 }
 
-/// Standard base64 (what WebDriver screenshots use).
-fn base64_decode(s: &str) -> Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' | b'\n' | b'\r' => continue,
-            _ => bail!("invalid base64 byte {c:#x}"),
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::base64_decode;
+    use super::*;
 
     #[test]
-    fn decodes_base64() {
-        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
-        assert_eq!(base64_decode("aGk=").unwrap(), b"hi");
-        assert_eq!(base64_decode("").unwrap(), b"");
-        assert!(base64_decode("a*b").is_err());
+    fn a_page_is_driven_and_its_console_and_screen_reach_a_failure_message() -> Result<()> {
+        let browser = Browser::start()?;
+        let page = "<p id=x title=t>hi</p><input id=i>\
+                    <script>console.error('boom'); document.title = 'ready'</script>";
+        browser.goto(&format!("data:text/html,{page}"))?;
+        let x = browser.find("#x")?;
+        assert_eq!(x.text()?, "hi");
+        assert_eq!(x.attr("title")?.as_deref(), Some("t"));
+        assert_eq!(x.attr("lang")?, None);
+        let input = browser.find("#i")?;
+        input.send_keys("cat")?;
+        assert_eq!(input.prop("value")?.as_deref(), Some("cat"));
+        let tag = browser.execute("return arguments[0].tagName", vec![x.as_arg()])?;
+        assert_eq!(tag, "P");
+        let missing = browser.find("#nope").err().expect("no #nope on the page");
+        assert!(
+            format!("{missing:#}").contains("no such element"),
+            "{missing:#}"
+        );
+        let title = browser.cdp("Runtime.evaluate", json!({"expression": "document.title"}))?;
+        assert_eq!(title["result"]["value"], "ready");
+        let described = browser.describe();
+        assert!(described.contains("boom"), "{described}");
+        let shot = tempfile::NamedTempFile::new()?;
+        browser.screenshot(shot.path())?;
+        assert!(std::fs::read(shot.path())?.starts_with(b"\x89PNG"));
+        Ok(())
     }
 }
