@@ -1,8 +1,9 @@
 //! vitrine's one test-support kit, for `build-index`'s tests and the browser tests alike: the
 //! real `build-index` binary and its outputs ([`cli`]), a built index read through the format's
-//! own types ([`site_dir`]), one HTTP test server with the knobs every test needs ([`server`]),
-//! test images ([`images`]) and `.npy` embeddings ([`npy_f32`]), the release app shell with an index beside it ([`web`]), and a
-//! WebDriver client ([`webdriver`]) with helpers that read the page ([`page`]).
+//! own types ([`site_dir`]), one HTTP test server (hyper) with the knobs every test needs
+//! ([`server`]), test images ([`images`]) and `.npy` embeddings ([`npy_f32`]), the release app
+//! shell with an index beside it ([`web`]), and headless Chromium over WebDriver (fantoccini)
+//! ([`webdriver`]) with helpers that read the page ([`page`]).
 //!
 //! ```sh
 //! cargo test -p vitrine-testkit                        # builds the app shell once (Trunk), then tests
