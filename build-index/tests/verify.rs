@@ -180,8 +180,8 @@ fn verify_loads_the_index_as_the_page_does() {
     // copied or hand-made cache once published): every hash matches, but the page cannot load it.
     let mut manifest = SiteDir::open(&out).manifest;
     let mut bytes = std::fs::read(out.join(&manifest.files.vectors.path)).expect("vectors");
-    // The root's int8 centre starts after its 60-byte header.
-    bytes[60..64].copy_from_slice(&f32::NAN.to_le_bytes());
+    // The root's int8 centre starts after its 64-byte header.
+    bytes[64..68].copy_from_slice(&f32::NAN.to_le_bytes());
     std::fs::remove_file(out.join(&manifest.files.vectors.path)).expect("remove");
     let file = vitrine_index::FileRef::for_content("vectors", "bin", &bytes);
     std::fs::write(out.join(&file.path), &bytes).expect("write");

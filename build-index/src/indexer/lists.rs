@@ -1,8 +1,8 @@
 //! Splits the vectors into lists (seeded k-means, narrow along the mean text query) and measures
 //! how many lists image and text queries must probe to reach `--min-recall` against scanning
 //! every list. A rebuild keeps the previous build's list files unless the data drifted: unchanged
-//! items keep their rows, new and changed ones form new lists or, scattered, join their nearest
-//! lists ([`vitrine_index::extend`]); the lists are rewritten (keeping the centroids) once
+//! items keep their rows, new and changed ones form new lists or, scattered, go to a patch beside
+//! their nearest list ([`vitrine_index::extend`]); the lists are rewritten (keeping the centroids) once
 //! removed rows pass [`REMOVED`].
 
 use anyhow::{Result, bail};
@@ -56,7 +56,8 @@ pub(crate) fn arrange(
         .clamp(1, n.max(1));
     let fresh_quantizer = || Quantizer::fit(unit, dim);
     if let Some(prev) = previous.filter(|p| p.root.dim() == dim && p.root.lists() > 1) {
-        let prev_lists = prev.root.lists();
+        // Patch lists are scanned with their base lists and leave with a retrain.
+        let prev_lists = prev.root.base_lists();
         // New lists a rebuild adds may grow an asked count by half before the lists are trained
         // again.
         let same_size = wanted.map_or(prev_lists <= 2 * lists && lists <= 2 * prev_lists, |w| {
@@ -82,20 +83,24 @@ pub(crate) fn arrange(
                                  (fit {fit:.3}, was {was:.3}): {} items kept their rows, {} rows \
                                  of departed or changed items are skipped ({:.1}% of all rows), \
                                  {} new or changed items form {} new lists, {} scattered ones \
-                                 joined their nearest lists",
-                                prev_lists - ext.rewritten.0,
+                                 went to {} patch lists beside their nearest lists ({} lists \
+                                 rewritten with their patch folded in)",
+                                prev_lists - ext.rewritten,
                                 ext.kept,
                                 ext.lists.root.removed(),
                                 100.0 * ext.removed_share(),
                                 ext.added,
                                 ext.added_lists,
-                                ext.rewritten.1,
+                                ext.scattered,
+                                ext.patched,
+                                ext.rewritten,
                             ),
                             lists: ext.lists,
                         });
                     }
                 }
-                let kept = partition::partition(unit, dim, prev.centroids, quantizer)?;
+                let centroids = prev.centroids.first(prev_lists);
+                let kept = partition::partition(unit, dim, centroids, quantizer)?;
                 let why = if clipped <= CLIPPED {
                     format!(
                         "rows of departed or changed items would pass {:.0}% of the list files: \
@@ -203,7 +208,8 @@ pub(crate) fn measure(
     let images: Vec<u32> = (0..count as u32).step_by(step).collect();
     let sample = Sample::new(&index, &images, texts, 10);
     let curve = sample.curve(&index);
-    let (lists_n, groups_n) = (root.lists(), root.groups());
+    // Probe counts count base lists (a patch is scanned with its list).
+    let (lists_n, groups_n) = (root.base_lists(), root.groups());
     let cap = max_probes
         .unwrap_or((lists_n / 4).max(lists_n.min(4)))
         .clamp(1, lists_n);
@@ -294,6 +300,33 @@ mod tests {
         assert!(kept.note.contains("form 1 new lists"), "{}", kept.note);
         assert_eq!(kept.lists.files[..8], first.lists.files[..]);
         assert_eq!(kept.lists.root.removed(), 16);
+        // Four items change, scattered over the lists: each goes to a patch beside its nearest
+        // list and every list file is kept.
+        let mut scattered = changed.clone();
+        scattered[16 * 8..20 * 8].copy_from_slice(&vectors(4, 77));
+        let patched = arrange(&scattered, 8, Some(8), previous(&kept), &texts).expect("patched");
+        assert!(
+            patched
+                .note
+                .contains("kept 9 of the previous build's 9 list files")
+                && patched.note.contains("4 scattered ones went to"),
+            "{}",
+            patched.note
+        );
+        let root = &patched.lists.root;
+        assert_eq!(root.base_lists(), 9);
+        assert!((10..=13).contains(&root.lists()), "{}", root.lists());
+        assert_eq!(patched.lists.files[..9], kept.lists.files[..]);
+        // Rewriting every list over the same centroids leaves no patch.
+        let fewer = &scattered[..640 * 8];
+        let rewritten = arrange(fewer, 8, Some(8), previous(&patched), &texts).expect("rewritten");
+        assert!(
+            rewritten.note.contains("rewrote every list"),
+            "{}",
+            rewritten.note
+        );
+        let root = &rewritten.lists.root;
+        assert_eq!((root.lists(), root.base_lists(), root.removed()), (9, 9, 0));
         // A fifth of the items leave: the lists are rewritten over the same centroids.
         let fewer = &unit[..640 * 8];
         let rewritten = arrange(fewer, 8, Some(8), previous(&first), &texts).expect("rewritten");

@@ -4,8 +4,9 @@
 //! group. Changing 1% of the items (a collection re-photographed, new arrivals, departures) so
 //! renames about 1% of the list files, where assigning every item again rewrites nearly all.
 //! New items that form no tight list ([`TIGHT`]: changes scattered over the catalogue) would make
-//! every query near them probe a broad list, so unless they are few ([`STRAYS`]) they join their
-//! nearest old lists, which are rewritten.
+//! every query near them probe a broad list, so they go to a patch list beside their nearest list
+//! (one small file, scanned whenever that list is), which is left unchanged until its patch
+//! outgrows a quarter of it ([`FOLD`]).
 
 use std::collections::HashMap;
 
@@ -16,7 +17,7 @@ use crate::vectors::normalize;
 use crate::{Error, Result};
 
 /// A new list is kept when its items' mean cosine to its centroid is at most this much below
-/// the previous lists' (their fit when trained); a broader one's items join old lists. Measured
+/// the previous lists' (their fit when trained); a broader one's items go to patches. Measured
 /// by the partition benchmark: new lists of changes scattered over 100k items fit ≈ 0.1 worse,
 /// and each 1% of items kept in them added ≈ 15% to a cold text query.
 pub const TIGHT: f32 = 0.02;
@@ -25,9 +26,9 @@ pub const TIGHT: f32 = 0.02;
 /// (a sub-topic's last few items) are scattered items.
 pub const SMALL: usize = 8;
 
-/// Items that form no tight list may join the nearest new list while they are at most this share
-/// of all items; more join the nearest lists, new or previous.
-pub const STRAYS: f64 = 0.001;
+/// A list's patch may hold up to its live rows over this; a larger one is folded into the list,
+/// which is rewritten.
+pub const FOLD: usize = 4;
 
 /// A rebuild's lists, and what it kept of the previous ones.
 #[derive(Debug, Clone)]
@@ -42,9 +43,12 @@ pub struct Extended {
     pub added_lists: usize,
     /// Items in the new lists (new, or changed since the previous build).
     pub added: usize,
-    /// Previous lists rewritten, and the new items that joined them (scattered ones; others
-    /// that form no tight list join the nearest new list).
-    pub rewritten: (usize, usize),
+    /// Scattered new items: placed in patches, or with their patch folded into their list.
+    pub scattered: usize,
+    /// Patch files written (a list's new patch, holding its previous patch's live rows too).
+    pub patched: usize,
+    /// Previous base lists rewritten, their patch folded in.
+    pub rewritten: usize,
 }
 
 impl Extended {
@@ -56,13 +60,35 @@ impl Extended {
     }
 }
 
+/// A list of the rebuild: its items (input positions) by row, its removed rows, and its file
+/// with the hash its name carries.
+struct OutList {
+    members: Vec<u32>,
+    removed: Vec<u32>,
+    file: Vec<u8>,
+    hash: [u8; crate::files::NAME_HASH_BYTES],
+}
+
+impl OutList {
+    /// A new file holding the rows of `members`.
+    fn written(members: Vec<u32>, codes: &[i8], dim: usize) -> Self {
+        let file = list_bytes(dim, &rows_of(codes, dim, &members));
+        let hash = crate::files::name_hash_of(&file);
+        Self {
+            members,
+            removed: Vec::new(),
+            file,
+            hash,
+        }
+    }
+}
+
 /// Unit vectors `unit` (`dim` floats each, in input order) as the previous build's lists
 /// (`root`, its `centroids`, its list files in list order, checked against the root) plus new
 /// lists: an input whose int8 codes under the root's quantizer equal a live row's keeps that row
 /// (the first such input in input order), other live rows are removed, and the inputs left over
 /// are clustered into new lists of about the previous lists' mean size; those of a list that fits
-/// them worse than [`TIGHT`] join their nearest previous lists instead, whose files are
-/// rewritten without their removed rows.
+/// them worse than [`TIGHT`] go to the patch of their nearest list (or join a new list nearer).
 pub fn extend(
     unit: &[f32],
     dim: usize,
@@ -89,80 +115,98 @@ pub fn extend(
     let kept: usize = old.iter().map(|l| l.members.len()).sum();
     let was_removed: usize = old.iter().map(|l| l.removed.len()).sum();
     let fresh: Vec<u32> = (0..n as u32).filter(|&i| !taken[i as usize]).collect();
-    let mean_size = (root.count() as usize / root.lists()).max(1);
+    let bases = root.base_lists();
+    let mean_size = (root.count() as usize / bases).max(1);
     let (target, small) = (root.fit() - TIGHT, (mean_size / SMALL).max(1));
-    let (tight, broad): (Vec<NewList>, Vec<NewList>) =
+    let (mut tight, broad): (Vec<NewList>, Vec<NewList>) =
         new_lists(unit, dim, &fresh, mean_size, centroids, (target, small))?
             .into_iter()
             .partition(|l| l.fit >= target && l.members.len() >= small);
 
-    // Items of broad lists join the nearest list: a new one while they are few (queries miss
-    // few of them), else a new or previous one; a previous one is rewritten without its
-    // removed rows.
-    let strays: usize = broad.iter().map(|l| l.members.len()).sum();
-    let few = strays as f64 <= STRAYS * n as f64;
-    let (mut tight, scattered): (Vec<NewList>, Vec<u32>) = if few && tight.is_empty() {
-        (broad, Vec::new())
-    } else {
-        (tight, broad.into_iter().flat_map(|l| l.members).collect())
-    };
-    let mut joining = vec![Vec::new(); root.lists()];
+    // Items of broad lists join the nearest list: a new one, or a previous one's patch.
+    let scattered: Vec<u32> = broad.into_iter().flat_map(|l| l.members).collect();
+    let mut joining = vec![Vec::new(); bases];
     if !scattered.is_empty() {
-        let (mut all, first_new) = if few {
-            (Vec::new(), 0)
-        } else {
-            (centroids.decoded(), root.lists())
-        };
+        let mut all = centroids.decoded();
+        all.truncate(bases * dim);
         for l in &tight {
             all.extend(l.direction.iter().map(|x| x * l.norm));
         }
         let points = rows_of(unit, dim, &scattered);
         let nearest = assign(&points, dim, &all, &centroids.metric);
         for (&i, a) in scattered.iter().zip(nearest) {
-            match (a.0 as usize).checked_sub(first_new) {
+            match (a.0 as usize).checked_sub(bases) {
                 Some(l) => tight[l].members.push(i),
                 None => joining[a.0 as usize].push(i),
             }
         }
     }
-    let joined = joining.iter().map(Vec::len).sum();
-    let mut lists = Lists::default();
-    let (mut files, mut order) = (Vec::with_capacity(root.lists()), Vec::with_capacity(n));
-    let mut rewritten = 0;
-    for (j, (mut list, file)) in old.into_iter().zip(list_files).enumerate() {
-        let first = lists.rows.iter().sum::<u32>();
-        if joining[j].is_empty() {
-            lists.rows.push(root.rows(j));
-            lists.removed.extend(list.removed.iter().map(|r| first + r));
-            // The kept files are the ones the root names (the caller checked them).
-            lists.hashes.push(root.hashes[j]);
-            files.push(file);
-        } else {
-            rewritten += 1;
-            list.members.append(&mut joining[j]);
-            let file = list_bytes(dim, &rows_of(&codes, dim, &list.members));
-            lists.rows.push(list.members.len() as u32);
-            lists.hashes.push(crate::files::name_hash_of(&file));
-            files.push(file);
+    let scattered = scattered.len();
+
+    // The previous lists: each base list with its patches (kept), or with a new patch holding
+    // the old patches' live rows and its joining items, or rewritten with all of them.
+    let mut old: Vec<Option<(Matched, Vec<u8>)>> =
+        old.into_iter().zip(list_files).map(Some).collect();
+    let (mut out, mut patches) = (Vec::with_capacity(root.lists()), Vec::new());
+    let (mut patched, mut rewritten) = (0, 0);
+    for (b, joining) in joining.into_iter().enumerate() {
+        let (base, file) = old[b].take().expect("each base list once");
+        let olds: Vec<(Matched, Vec<u8>)> = (root.patches_of(b).iter())
+            .filter_map(|&p| old[p as usize].take())
+            .collect();
+        let live = |l: &Matched| !l.members.is_empty();
+        if joining.is_empty() {
+            out.push(OutList::kept(base, file, root, b));
+            for (p, (patch, file)) in root.patches_of(b).iter().zip(olds) {
+                if live(&patch) {
+                    patches.push((b, OutList::kept(patch, file, root, *p as usize)));
+                }
+            }
+            continue;
         }
-        order.extend(list.members);
+        let mut patch: Vec<u32> = olds.into_iter().flat_map(|(l, _)| l.members).collect();
+        patch.extend(joining);
+        if patch.len() * FOLD > base.members.len() {
+            rewritten += 1;
+            let mut members = base.members;
+            members.append(&mut patch);
+            out.push(OutList::written(members, &codes, dim));
+        } else {
+            patched += 1;
+            out.push(OutList::kept(base, file, root, b));
+            patches.push((b, OutList::written(patch, &codes, dim)));
+        }
     }
-    let mut combined = centroids.clone();
+    let mut combined = centroids.clone().first(bases);
     let dirs: Vec<f32> = (0..root.groups())
         .flat_map(|g| normalize(&root.directions.decode(g)))
         .collect();
-    let mut of: Vec<u32> = (0..root.lists()).map(|j| root.group_of(j) as u32).collect();
+    let mut of: Vec<u32> = (0..bases).map(|j| root.group_of(j) as u32).collect();
     let (added_lists, added) = (tight.len(), tight.iter().map(|l| l.members.len()).sum());
     for list in tight {
-        let file = list_bytes(dim, &rows_of(&codes, dim, &list.members));
-        lists.rows.push(list.members.len() as u32);
-        order.extend(&list.members);
-        lists.hashes.push(crate::files::name_hash_of(&file));
-        files.push(file);
         of.push(assign(&list.direction, dim, &dirs, &centroids.metric)[0].0);
         combined.norms.push(list.norm);
         let code = combined.unit.quantizer().encode(&list.direction);
         combined.unit.codes.extend(code);
+        out.push(OutList::written(list.members, &codes, dim));
+    }
+    let mut lists = Lists::default();
+    for (b, _) in &patches {
+        lists.bases.push(*b as u32);
+        combined.norms.push(combined.norms[*b]);
+        let code = combined.unit.codes(*b).to_vec();
+        combined.unit.codes.extend(code);
+    }
+    let (mut files, mut order) = (Vec::with_capacity(out.len()), Vec::with_capacity(n));
+    for list in out.into_iter().chain(patches.into_iter().map(|p| p.1)) {
+        let first = lists.rows.iter().sum::<u32>();
+        lists
+            .rows
+            .push((list.file.len() - LIST_HEADER) as u32 / dim as u32);
+        lists.removed.extend(list.removed.iter().map(|r| first + r));
+        lists.hashes.push(list.hash);
+        files.push(list.file);
+        order.extend(list.members);
     }
     let grouping = groups::kept(&combined, of, root.directions.clone());
     let quantizer = root.quantizer().clone();
@@ -178,8 +222,23 @@ pub fn extend(
         removed: was_removed - root.removed(),
         added_lists,
         added,
-        rewritten: (rewritten, joined),
+        scattered,
+        patched,
+        rewritten,
     })
+}
+
+impl OutList {
+    /// Previous list `j`'s file, kept with its removed rows (the root the caller checked it
+    /// against names it).
+    fn kept(list: Matched, file: Vec<u8>, root: &Root, j: usize) -> Self {
+        Self {
+            members: list.members,
+            removed: list.removed,
+            file,
+            hash: root.hashes[j],
+        }
+    }
 }
 
 /// A previous list as the rebuild finds it: the inputs keeping its live rows (in row order) and

@@ -367,24 +367,11 @@ impl<'a> Reader<'a> {
     }
 
     fn varint(&mut self) -> Option<u32> {
-        let mut v: u64 = 0;
-        for shift in (0..35).step_by(7) {
-            let b = *self.take(1)?.first()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return u32::try_from(v).ok();
-            }
-        }
-        None
+        let mut at = 0;
+        let v = crate::varint::get(self.bytes, &mut at)?;
+        self.bytes = &self.bytes[at..];
+        Some(v)
     }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u32) {
-    while v >= 0x80 {
-        out.push((v as u8 & 0x7f) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
 }
 
 /// Collects an index's terms item by item (in catalogue order) and writes the shards.
@@ -431,7 +418,7 @@ impl KeywordIndexBuilder {
                      shards: &mut Vec<(String, Vec<u8>)>| {
             if let Some(first) = c.0.take() {
                 let mut bytes = MAGIC.to_vec();
-                put_varint(&mut bytes, c.2);
+                crate::varint::put(&mut bytes, c.2);
                 bytes.extend_from_slice(&c.1);
                 shards.push((first, bytes));
             }
@@ -450,14 +437,14 @@ impl KeywordIndexBuilder {
                 list.sort_by_key(|p| p.item);
             }
             let mut entry = Vec::new();
-            put_varint(&mut entry, term.len() as u32);
+            crate::varint::put(&mut entry, term.len() as u32);
             entry.extend_from_slice(term.as_bytes());
-            put_varint(&mut entry, items);
+            crate::varint::put(&mut entry, items);
             entry.extend_from_slice(&term_weight(count, items).to_le_bytes());
-            put_varint(&mut entry, list.len() as u32);
+            crate::varint::put(&mut entry, list.len() as u32);
             let mut prev: Option<u32> = None;
             for p in &list {
-                put_varint(&mut entry, prev.map_or(p.item, |q| p.item - q));
+                crate::varint::put(&mut entry, prev.map_or(p.item, |q| p.item - q));
                 entry.push(p.fields);
                 prev = Some(p.item);
             }

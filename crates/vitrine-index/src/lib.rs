@@ -16,6 +16,7 @@ pub mod partition;
 pub mod probing;
 pub mod qtensors;
 mod rank;
+mod varint;
 mod vectors;
 
 pub use files::{

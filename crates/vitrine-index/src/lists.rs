@@ -7,20 +7,24 @@
 //! same ranking as scanning everything.
 //!
 //! A rebuild keeps a list file whose items left or changed: their rows are marked removed in the
-//! root (a reader drops them as it loads the list) and new items go to new lists
-//! ([`crate::extend`]), so changing 1% of the items renames about 1% of the list files.
+//! root (a reader drops them as it loads the list) and new items go to new lists or, scattered,
+//! to a small patch list beside their nearest list ([`crate::extend`]), so changing 1% of the
+//! items renames about 1% of the list files. A patch list has no centroid of its own: the last
+//! `patches` lists are patches, each of a base list, and a query that probes a base list scans
+//! its patches too.
 //!
-//! Root, `vectors.<hash>.bin` (little-endian): magic `VTRR`, u32 version 5, u32 `dim`, u32
+//! Root, `vectors.<hash>.bin` (little-endian): magic `VTRR`, u32 version 6, u32 `dim`, u32
 //! `count` (live items), u32 `lists`, u32 `groups`, u32 image probes, u32 text probes, u32 image
 //! group probes, u32 text group probes, f32 `fit`, f32 metric `lambda`, f32 image gap, f32 text
-//! gap (see [`Probes`]), u32 `removed`, f32×dim item centre, f32×dim item
+//! gap (see [`Probes`]), u32 `removed`, u32 `patches`, f32×dim item centre, f32×dim item
 //! scale, f32×dim metric direction, f32×dim centroid centre, f32×dim centroid scale, u32×lists
-//! rows of each list file, u32×removed the removed rows (ascending, numbered across the list
-//! files in list order), u16×lists group of each list, 8 bytes×lists and 8 bytes×groups: the hash each list
+//! rows of each list file, u16×(lists − patches) group of each base list, u32×patches the base
+//! list of each patch, 8 bytes×lists and 8 bytes×groups: the hash each list
 //! and group file's name carries ([`NAME_HASH_BYTES`], what the root checks them against: at a
-//! million items 24 bytes more per list were 0.07 MB of every cold query), then the groups'
-//! directions as a vectors file
-//! (`VTRV`). List, `lists/list.<hash>.bin`: magic `VTRL`, u32 version 1, u32 `dim`, u32 `count`,
+//! million items 24 bytes more per list were 0.07 MB of every cold query), the removed rows
+//! (numbered across the list files in list order) as varint gaps (the first row, then each row
+//! less the one before less one: a byte each where 4 were 0.04 MB per 10,000 at a million
+//! items), then the groups' directions as a vectors file (`VTRV`). List, `lists/list.<hash>.bin`: magic `VTRL`, u32 version 1, u32 `dim`, u32 `count`,
 //! i8 codes.
 
 mod index;
@@ -35,9 +39,9 @@ use crate::{Error, Result};
 
 const ROOT_MAGIC: &[u8; 4] = b"VTRR";
 pub(crate) const LIST_MAGIC: &[u8; 4] = b"VTRL";
-const ROOT_VERSION: u32 = 5;
+const ROOT_VERSION: u32 = 6;
 pub(crate) const LIST_VERSION: u32 = 1;
-const ROOT_HEADER: usize = 60;
+const ROOT_HEADER: usize = 64;
 pub(crate) const LIST_HEADER: usize = 16;
 /// The stem of list file names.
 pub const LIST_STEM: &str = "lists/list";
@@ -135,8 +139,13 @@ pub struct Root {
     pub(crate) metric: Metric,
     /// Centre and scale of the centroids' codes (in the group files).
     pub(crate) centroid_q: Quantizer,
+    /// The group of each list (a patch's is its base list's).
     pub(crate) group_of: Vec<u16>,
-    /// Each group's lists, in list order (derived from `group_of`).
+    /// The base list of each patch list (the last `bases.len()` lists).
+    pub(crate) bases: Vec<u32>,
+    /// Each list's patch lists (derived from `bases`).
+    pub(crate) patches: Vec<Vec<u32>>,
+    /// Each group's base lists, in list order (derived from `group_of`).
     pub(crate) members: Vec<Vec<u32>>,
     pub(crate) directions: Vectors,
     pub(crate) group_hashes: Vec<[u8; NAME_HASH_BYTES]>,
@@ -152,6 +161,8 @@ pub(crate) struct Lists {
     pub(crate) removed: Vec<u32>,
     /// The hash each list file's name carries.
     pub(crate) hashes: Vec<[u8; NAME_HASH_BYTES]>,
+    /// The base list of each patch list (the last lists).
+    pub(crate) bases: Vec<u32>,
 }
 
 /// Each list's live items and first row, given its rows and the removed rows.
@@ -185,12 +196,23 @@ pub(crate) fn word(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
+/// Each group's base lists, given the groups of the base lists.
 fn members(group_of: &[u16], groups: usize) -> Vec<Vec<u32>> {
     let mut out = vec![Vec::new(); groups];
     for (j, &g) in group_of.iter().enumerate() {
         if let Some(m) = out.get_mut(g as usize) {
             m.push(j as u32);
         }
+    }
+    out
+}
+
+/// Each list's patch lists, given the base list of each patch (the last of `lists`).
+fn patches(lists: usize, bases: &[u32]) -> Vec<Vec<u32>> {
+    let mut out = vec![Vec::new(); lists];
+    let first = lists - bases.len();
+    for (p, &b) in bases.iter().enumerate() {
+        out[b as usize].push((first + p) as u32);
     }
     out
 }
@@ -211,11 +233,12 @@ impl Root {
             rows: sizes,
             removed: Vec::new(),
             hashes,
+            bases: Vec::new(),
         };
         Self::assemble(quantizer, centroids, lists, fit, grouping)
     }
 
-    /// A root over list files described by `lists`, grouped by `grouping`.
+    /// A root over list files described by `lists`, whose base lists are grouped by `grouping`.
     pub(crate) fn assemble(
         quantizer: Quantizer,
         centroids: &Centroids,
@@ -224,10 +247,9 @@ impl Root {
         grouping: groups::Grouping,
     ) -> Result<(Self, Vec<Vec<u8>>)> {
         let n_groups = grouping.directions.len();
-        let group_of = grouping
-            .of
-            .iter()
-            .map(|&g| u16::try_from(g))
+        let base_groups = lists.bases.iter().map(|&b| grouping.of[b as usize]);
+        let group_of = (grouping.of.iter().copied().chain(base_groups))
+            .map(u16::try_from)
             .collect::<std::result::Result<Vec<u16>, _>>()
             .map_err(|_| {
                 Error::Format(format!(
@@ -239,8 +261,10 @@ impl Root {
             rows,
             removed,
             hashes,
+            bases,
         } = lists;
         let (sizes, row_starts) = live_sizes(&rows, &removed);
+        let base_lists = rows.len() - bases.len();
         let root = Self {
             count: sizes.iter().sum(),
             probes: Probes::counts(n_groups as u32, sizes.len() as u32),
@@ -254,7 +278,9 @@ impl Root {
             hashes,
             metric: centroids.metric.clone(),
             centroid_q: centroids.unit.quantizer(),
-            members: members(&group_of, n_groups),
+            members: members(&group_of[..base_lists], n_groups),
+            patches: patches(group_of.len(), &bases),
+            bases,
             group_of,
             directions: grouping.directions,
             group_hashes: grouping.files.iter().map(|f| name_hash_of(f)).collect(),
@@ -278,9 +304,37 @@ impl Root {
     pub fn groups(&self) -> usize {
         self.members.len()
     }
-    /// The group of list `j`.
+    /// The group of list `j` (a patch's is its base list's).
     pub fn group_of(&self, j: usize) -> usize {
         self.group_of[j] as usize
+    }
+    /// Number of lists with a centroid: all but the patch lists, which follow them.
+    pub fn base_lists(&self) -> usize {
+        self.lists() - self.bases.len()
+    }
+    /// The list whose centroid list `j` is probed with: itself, or a patch's base list.
+    pub fn base_of(&self, j: usize) -> usize {
+        match j.checked_sub(self.base_lists()) {
+            None => j,
+            Some(p) => self.bases[p] as usize,
+        }
+    }
+    /// The patch lists of list `j`, scanned whenever it is.
+    pub fn patches_of(&self, j: usize) -> &[u32] {
+        &self.patches[j]
+    }
+    /// Live items of list `j` and its patches.
+    pub fn size_with_patches(&self, j: usize) -> u32 {
+        self.sizes[j]
+            + self.patches[j]
+                .iter()
+                .map(|&p| self.sizes[p as usize])
+                .sum::<u32>()
+    }
+    /// Bytes of list `j`'s file and its patches' files: what probing it fetches.
+    pub fn probe_bytes(&self, j: usize) -> u64 {
+        let patches = self.patches[j].iter().map(|&p| self.file(p as usize).size);
+        self.file(j).size + patches.sum::<u64>()
     }
     /// Groups and lists a query scans, by kind (measured at build time).
     pub fn probes(&self) -> Probes {
@@ -373,7 +427,12 @@ impl Root {
         d.search(&d.query(embedding), self.groups(), None)
             .into_iter()
             .map(|h| h.index as usize)
-            .filter(|&g| self.members[g].iter().any(|&j| self.sizes[j as usize] > 0))
+            .filter(|&g| {
+                let members = &self.members[g];
+                members
+                    .iter()
+                    .any(|&j| self.size_with_patches(j as usize) > 0)
+            })
             .collect()
     }
 
@@ -407,18 +466,25 @@ impl Root {
         out
     }
 
-    /// Items of list `j` that `allowed` allows (all of them without it).
+    /// Items of list `j` and its patches that `allowed` allows (all of them without it).
     pub fn allowed_in(&self, j: usize, allowed: Option<&[bool]>) -> usize {
-        let (first, n) = self.range(j);
-        match allowed {
-            None => n as usize,
-            Some(a) => (first..first + n)
-                .filter(|&i| a.get(i as usize).copied().unwrap_or(false))
-                .count(),
-        }
+        let patches = self.patches[j].iter().map(|&p| p as usize);
+        std::iter::once(j)
+            .chain(patches)
+            .map(|l| {
+                let (first, n) = self.range(l);
+                match allowed {
+                    None => n as usize,
+                    Some(a) => (first..first + n)
+                        .filter(|&i| a.get(i as usize).copied().unwrap_or(false))
+                        .count(),
+                }
+            })
+            .sum()
     }
 
-    /// The centroids, given every group file (in group order): what a rebuild keeps.
+    /// The centroids, given every group file (in group order), a patch list's its base list's:
+    /// what a rebuild keeps.
     pub fn centroids(&self, group_files: &[Vec<u8>]) -> Result<Centroids> {
         let dim = self.dim();
         let mut norms = vec![0f32; self.lists()];
@@ -437,6 +503,12 @@ impl Root {
                 norms[j] = group.norms[i];
                 codes[j * dim..(j + 1) * dim].copy_from_slice(&group.codes[i * dim..(i + 1) * dim]);
             }
+        }
+        // A patch list is assigned as its base list.
+        for j in self.base_lists()..self.lists() {
+            let b = self.base_of(j);
+            norms[j] = norms[b];
+            codes.copy_within(b * dim..(b + 1) * dim, j * dim);
         }
         Ok(Centroids {
             unit: Vectors {
@@ -474,6 +546,7 @@ impl Root {
             .iter()
             .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
         out.extend_from_slice(&removed.to_le_bytes());
+        out.extend_from_slice(&(self.bases.len() as u32).to_le_bytes());
         let floats = (self.quantizer.mean.iter())
             .chain(&self.quantizer.scale)
             .chain(&self.metric.toward)
@@ -482,15 +555,22 @@ impl Root {
         floats.for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
         self.rows
             .iter()
-            .chain(&self.removed)
             .for_each(|s| out.extend_from_slice(&s.to_le_bytes()));
-        self.group_of
+        self.group_of[..self.base_lists()]
             .iter()
             .for_each(|g| out.extend_from_slice(&g.to_le_bytes()));
+        self.bases
+            .iter()
+            .for_each(|b| out.extend_from_slice(&b.to_le_bytes()));
         self.hashes
             .iter()
             .chain(&self.group_hashes)
             .for_each(|h| out.extend_from_slice(h));
+        let mut next = 0;
+        for &r in &self.removed {
+            crate::varint::put(&mut out, r - next);
+            next = r + 1;
+        }
         out.extend(self.directions.to_bytes());
         out
     }
@@ -511,6 +591,7 @@ impl Root {
         let w = |i: usize| word(bytes, 8 + 4 * i);
         let (dim, count, lists, groups) = (w(0) as usize, w(1), w(2) as usize, w(3) as usize);
         let removed_n = word(bytes, 56) as usize;
+        let patches_n = word(bytes, 60) as usize;
         let float = |at: usize| f32::from_bits(word(bytes, at));
         let (fit, lambda) = (float(40), float(44));
         let probes = Probes {
@@ -524,13 +605,15 @@ impl Root {
         let fixed = ROOT_HEADER
             .checked_add(20usize.saturating_mul(dim))
             .and_then(|n| n.checked_add((6 + NAME_HASH_BYTES).checked_mul(lists)?))
-            .and_then(|n| n.checked_add(4usize.checked_mul(removed_n)?))
+            .and_then(|n| n.checked_add(2usize.checked_mul(patches_n)?))
             .and_then(|n| n.checked_add(NAME_HASH_BYTES.checked_mul(groups)?));
-        let shaped = dim > 0 && lists > 0 && groups > 0 && groups <= lists;
-        let Some(fixed) = fixed.filter(|&n| shaped && n <= bytes.len()) else {
+        let shaped = dim > 0 && patches_n < lists && groups > 0 && groups <= lists - patches_n;
+        // Each removed row takes a byte at least.
+        let Some(fixed) = fixed.filter(|&n| shaped && n.saturating_add(removed_n) <= bytes.len())
+        else {
             return bad(format!(
-                "{} bytes cannot hold {lists} lists with {removed_n} removed rows in {groups} \
-                 groups of width {dim}",
+                "{} bytes cannot hold {lists} lists ({patches_n} of them patches) with \
+                 {removed_n} removed rows in {groups} groups of width {dim}",
                 bytes.len()
             ));
         };
@@ -549,21 +632,39 @@ impl Root {
         let at = ROOT_HEADER + 20 * dim;
         let rows: Vec<u32> = (0..lists).map(|j| word(bytes, at + 4 * j)).collect();
         let at = at + 4 * lists;
-        let removed: Vec<u32> = (0..removed_n).map(|r| word(bytes, at + 4 * r)).collect();
-        let at = at + 4 * removed_n;
-        let group_of: Vec<u16> = (0..lists)
+        let base_lists = lists - patches_n;
+        let mut group_of: Vec<u16> = (0..base_lists)
             .map(|j| u16::from_le_bytes([bytes[at + 2 * j], bytes[at + 2 * j + 1]]))
             .collect();
         if group_of.iter().any(|&g| g as usize >= groups) {
             return bad(format!("a list's group is not below {groups}"));
         }
+        let at = at + 2 * base_lists;
+        let bases: Vec<u32> = (0..patches_n).map(|p| word(bytes, at + 4 * p)).collect();
+        if bases.iter().any(|&b| b as usize >= base_lists) {
+            return bad(format!("a patch's base list is not below {base_lists}"));
+        }
+        let patch_groups: Vec<u16> = bases.iter().map(|&b| group_of[b as usize]).collect();
+        group_of.extend(patch_groups);
         let hash = |at: usize| name_hash_at(bytes, at);
-        let at = at + 2 * lists;
+        let at = at + 4 * patches_n;
         let hashes = (0..lists).map(|j| hash(at + NAME_HASH_BYTES * j)).collect();
         let group_hashes = (0..groups)
             .map(|g| hash(at + NAME_HASH_BYTES * (lists + g)))
             .collect();
-        let directions = Vectors::from_bytes(&bytes[fixed..])?;
+        let total: u64 = rows.iter().map(|&s| u64::from(s)).sum();
+        let (mut at, mut next, mut removed) = (fixed, 0u64, Vec::with_capacity(removed_n));
+        for _ in 0..removed_n {
+            let row = crate::varint::get(bytes, &mut at).map(|gap| next + u64::from(gap));
+            match row {
+                Some(r) if r < total => {
+                    removed.push(r as u32);
+                    next = r + 1;
+                }
+                _ => return bad(format!("the removed rows are not rows below {total}")),
+            }
+        }
+        let directions = Vectors::from_bytes(&bytes[at..])?;
         if directions.len() != groups || directions.dim() != dim {
             return bad(format!(
                 "{} group directions of width {}, expected {groups} of width {dim}",
@@ -571,17 +672,9 @@ impl Root {
                 directions.dim()
             ));
         }
-        let total: u64 = rows.iter().map(|&s| u64::from(s)).sum();
         if total != u64::from(count) + removed_n as u64 || total > u64::from(u32::MAX) {
             return bad(format!(
                 "the list sizes do not add up to {count} items and {removed_n} removed rows"
-            ));
-        }
-        if removed.windows(2).any(|w| w[0] >= w[1])
-            || removed.last().is_some_and(|&r| u64::from(r) >= total)
-        {
-            return bad(format!(
-                "the removed rows are not ascending rows below {total}"
             ));
         }
         let (sizes, row_starts) = live_sizes(&rows, &removed);
@@ -616,7 +709,9 @@ impl Root {
                 mean: c_mean,
                 scale: c_scale,
             },
-            members: members(&group_of, groups),
+            members: members(&group_of[..base_lists], groups),
+            patches: patches(lists, &bases),
+            bases,
             group_of,
             directions,
             group_hashes,

@@ -296,6 +296,14 @@ impl Centroids {
         self.unit.is_empty()
     }
 
+    /// The first `n` centroids: a root's base lists' (its patch lists follow them).
+    pub fn first(mut self, n: usize) -> Self {
+        let n = n.min(self.len());
+        self.unit.codes.truncate(n * self.unit.dim());
+        self.norms.truncate(n);
+        self
+    }
+
     /// The centroids items are assigned to: each direction decoded from its codes, at its length.
     pub fn decoded(&self) -> Vec<f32> {
         (0..self.len())

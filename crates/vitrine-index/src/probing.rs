@@ -56,7 +56,7 @@ impl Sample {
                 .into_iter()
                 .filter(|h| Some(h.index) != skip)
                 .take(k)
-                .map(|h| root.list_of(h.index))
+                .map(|h| root.base_of(root.list_of(h.index)))
                 .collect();
             Query { vector, wanted }
         };
@@ -80,7 +80,11 @@ impl Sample {
         let root = index.root();
         let (lists, groups) = (root.lists(), root.groups());
         let all_groups: Vec<usize> = (0..groups).collect();
-        let size = |j: usize| root.file(j).size as f64;
+        // A list's bytes with its patches'; a group's file.
+        let size = |j: usize| match j.checked_sub(lists) {
+            None => root.probe_bytes(j) as f64,
+            Some(_) => root.file(j).size as f64,
+        };
         // Summed as queries go: a million-item index has 53 × 2,828 points per query.
         let mean = |queries: &[Query]| -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
             let mut recall = vec![vec![0f64; lists]; groups];
@@ -145,7 +149,7 @@ impl Sample {
     pub fn tune(&self, index: &ListIndex, probes: Probes, target: f64, cap: usize) -> Tuned {
         let root = index.root();
         let lists = root.lists();
-        let bytes: Vec<f64> = (0..lists).map(|j| root.file(j).size as f64).collect();
+        let bytes: Vec<f64> = (0..lists).map(|j| root.probe_bytes(j) as f64).collect();
         let cap = cap.clamp(1, lists.max(1));
         let gaps: Vec<f32> = std::iter::once(Probes::NO_GAP)
             .chain((0..=GAP_STEPS).map(|i| i as f32 * GAP_STEP))

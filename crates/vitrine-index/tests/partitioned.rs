@@ -332,15 +332,19 @@ fn damaged_roots_and_lists_are_refused() {
     assert_eq!(Root::from_bytes(&bytes).unwrap(), p.root);
     let err = |b: &[u8]| Root::from_bytes(b).unwrap_err().to_string();
     assert!(
-        err(&bytes[..60]).contains("cannot hold"),
+        err(&bytes[..64]).contains("cannot hold"),
         "{}",
-        err(&bytes[..60])
+        err(&bytes[..64])
     );
+    // As many patch lists as lists leave no base list.
+    let mut patches = bytes.clone();
+    patches[60..64].copy_from_slice(&4u32.to_le_bytes());
+    assert!(err(&patches).contains("cannot hold"), "{}", err(&patches));
     let mut wrong = bytes.clone();
     wrong[0] = b'X';
     assert!(err(&wrong).contains("magic"));
     let mut sizes = bytes.clone();
-    sizes[60 + 20 * DIM] ^= 1;
+    sizes[64 + 20 * DIM] ^= 1;
     assert!(err(&sizes).contains("add up"), "{}", err(&sizes));
     let mut version = bytes.clone();
     version[4] = 1;
@@ -350,7 +354,7 @@ fn damaged_roots_and_lists_are_refused() {
         err(&version)
     );
     let mut group = bytes.clone();
-    group[60 + 20 * DIM + 4 * 4] = 7;
+    group[64 + 20 * DIM + 4 * 4] = 7;
     assert!(err(&group).contains("group"), "{}", err(&group));
     // The text gap (header bytes 52..56) beyond any cosine difference.
     let mut gap = bytes.clone();
@@ -440,6 +444,20 @@ fn lists_shaped_for_the_text_direction_hold_a_text_querys_best_items_in_fewer_li
     );
 }
 
+/// LEB128 varints, as a root stores its removed rows' gaps.
+fn varints(values: &[u32]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &v in values {
+        let mut v = v;
+        while v >= 0x80 {
+            out.push((v as u8 & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    out
+}
+
 /// Every item `index` holds with its score for `q` (probing every list), by input position.
 fn all_scores(index: &ListIndex, p: &Partitioned, q: &[f32]) -> Vec<(u32, u32)> {
     let all = index.root().count() as usize;
@@ -471,7 +489,10 @@ fn a_rebuild_keeps_every_list_file_and_scores_as_lists_written_afresh() {
         "every list file is kept"
     );
     assert_eq!((rebuilt.kept, rebuilt.removed, rebuilt.added), (318, 2, 7));
-    assert_eq!((rebuilt.added_lists, rebuilt.rewritten), (1, (0, 0)));
+    assert_eq!(
+        (rebuilt.added_lists, rebuilt.patched, rebuilt.rewritten),
+        (1, 0, 0)
+    );
     let p = &rebuilt.lists;
     let root = Root::from_bytes(&p.root.to_bytes()).unwrap();
     assert_eq!((root.lists(), root.count(), root.removed()), (9, 325, 2));
@@ -523,46 +544,84 @@ fn a_rebuild_keeps_every_list_file_and_scores_as_lists_written_afresh() {
     let third = extend(fewer, DIM, &root, &centroids, p.files.clone()).unwrap();
     assert_eq!(third.lists.root.removed(), 2 + 25);
     assert!((third.removed_share() - 27.0 / 327.0).abs() < 1e-9);
-    // A root whose removed rows are out of order is refused.
-    let mut bytes = root.to_bytes();
-    let at = 60 + 20 * DIM + 4 * 9;
-    let (first, second) = (bytes[at..at + 4].to_vec(), bytes[at + 4..at + 8].to_vec());
-    bytes[at..at + 4].copy_from_slice(&second);
-    bytes[at + 4..at + 8].copy_from_slice(&first);
+    // The removed rows are varint gaps after the file hashes.
+    let removed: Vec<u32> = (0..9)
+        .flat_map(|j| {
+            let first: u32 = (0..j).map(|l| root.rows(l)).sum();
+            root.removed_in(j)
+                .map(move |r| first + r)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let bytes = root.to_bytes();
+    let at = 64 + 20 * DIM + 4 * 9 + 2 * 9 + 8 * (9 + root.groups());
+    let gaps = varints(&[removed[0], removed[1] - removed[0] - 1]);
+    assert_eq!(bytes[at..at + gaps.len()], gaps);
+    // A removed row past the rows is refused.
+    let past = varints(&[removed[0], 400]);
+    let mut bytes = [&bytes[..at], &past, &bytes[at + gaps.len()..]].concat();
+    let err = Root::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(err.contains("removed rows"), "{err}");
+    bytes.truncate(at + 1);
     let err = Root::from_bytes(&bytes).unwrap_err().to_string();
     assert!(err.contains("removed rows"), "{err}");
 }
 
 #[test]
-fn changes_scattered_over_the_lists_join_them_rather_than_make_a_broad_new_list() {
-    // New draws around the clusters' own centres (the same seed, more items per cluster).
-    let more = clustered(8, 41, 6);
+fn changes_scattered_over_the_lists_go_to_patches_beside_them_and_every_list_file_stays() {
+    // New draws around the clusters' own centres (the same seed, more items per cluster); item
+    // `i` sits in cluster `i % 8`.
+    let more = clustered(8, 44, 6);
     let data = more[..320].to_vec();
     let (before, _) = build(&data, 8);
     let mut after = data.clone();
-    // Items 0..4 sit in clusters 0..4; the replacements are new draws around the same centres.
+    // Items 0..4 of clusters 0..4 are replaced by new draws around the same centres.
     after[..4].clone_from_slice(&more[320..324]);
     let unit: Vec<f32> = after.iter().flatten().copied().collect();
     let centroids = before.root.centroids(&before.groups).unwrap();
     let rebuilt = extend(&unit, DIM, &before.root, &centroids, before.files.clone()).unwrap();
-    // Four items of four clusters fit no list of their own: they join their clusters' lists
-    // (k-means put some clusters together), whose files are rewritten without the rows they
-    // replace; the other lists stay.
-    assert_eq!(rebuilt.added_lists, 0);
-    let (rewritten, joined) = rebuilt.rewritten;
-    assert_eq!(joined, 4);
-    assert!((1..=4).contains(&rewritten), "{rewritten}");
-    let p = &rebuilt.lists;
+    // Four items of four clusters fit no list of their own: each goes to a patch beside its
+    // cluster's list (k-means put some clusters together); the replaced rows are skipped and
+    // every list file and group file stays.
     assert_eq!(
-        (p.root.lists(), p.root.count(), p.root.removed()),
-        (8, 320, 0)
+        (rebuilt.added_lists, rebuilt.scattered, rebuilt.rewritten),
+        (0, 4, 0)
     );
-    let kept = (p.files.iter())
-        .filter(|f| before.files.contains(f))
-        .count();
-    assert_eq!(kept, 8 - rewritten);
-    assert_eq!(p.groups, before.groups, "no list was added to a group");
-    let index = loaded(p, Root::from_bytes(&p.root.to_bytes()).unwrap());
+    let patched = rebuilt.patched;
+    assert!((1..=4).contains(&patched), "{patched}");
+    let p = &rebuilt.lists;
+    let root = Root::from_bytes(&p.root.to_bytes()).unwrap();
+    assert_eq!(root, p.root);
+    assert_eq!(
+        (
+            root.lists(),
+            root.base_lists(),
+            root.count(),
+            root.removed()
+        ),
+        (8 + patched, 8, 320, 4)
+    );
+    assert_eq!(p.files[..8], before.files[..], "every list file is kept");
+    assert_eq!(p.groups, before.groups, "no group file changes");
+    // A root whose patch names no base list is refused.
+    let mut bytes = root.to_bytes();
+    let at = 64 + 20 * DIM + 4 * (8 + patched) + 2 * 8;
+    bytes[at..at + 4].copy_from_slice(&8u32.to_le_bytes());
+    let err = Root::from_bytes(&bytes).unwrap_err().to_string();
+    assert!(err.contains("patch's base list"), "{err}");
+    // A query probing a patched list scans its patch too, and finds the new item there.
+    let index = loaded(p, root.clone());
+    let new_item = (p.order.iter()).position(|&i| i == 0).unwrap() as u32;
+    let patch = root.list_of(new_item);
+    assert!(patch >= 8, "the new item is in a patch");
+    let base = root.base_of(patch);
+    assert_eq!(root.patches_of(base), [patch as u32]);
+    let planned = index.plan(&after[0], QueryKind::Image, 10, None).unwrap();
+    let at = planned.iter().position(|&j| j == base).unwrap();
+    assert_eq!(planned[at + 1], patch, "the patch follows its list");
+    let hits = index.search(&after[0], QueryKind::Image, 1, None).unwrap();
+    assert_eq!(hits[0].index, new_item);
+    // Probing every list scores each input once, exactly as lists written afresh do.
     let fresh = partition(&unit, DIM, centroids, before.root.quantizer().clone()).unwrap();
     let fresh_index = loaded(&fresh, fresh.root.clone());
     for q in [&after[3], &after[200], &data[2]] {
@@ -571,4 +630,47 @@ fn changes_scattered_over_the_lists_join_them_rather_than_make_a_broad_new_list(
             all_scores(&fresh_index, &fresh, q)
         );
     }
+
+    // A second scattered change near the same list replaces its patch (one per list, holding
+    // the first patch's live rows too); the other lists and patches stay.
+    after[8] = more[328].clone();
+    let unit: Vec<f32> = after.iter().flatten().copied().collect();
+    let centroids = root.centroids(&p.groups).unwrap();
+    let again = extend(&unit, DIM, &root, &centroids, p.files.clone()).unwrap();
+    let q = &again.lists;
+    assert_eq!((again.patched, again.rewritten, again.kept), (1, 0, 319));
+    assert_eq!(q.root.lists(), 8 + patched);
+    assert_eq!(q.files[..8], before.files[..], "every list file is kept");
+    let patch_of = |r: &Root, j: usize| r.patches_of(j).to_vec();
+    let holder = q.root.base_of(
+        q.root
+            .list_of((q.order.iter()).position(|&i| i == 8).unwrap() as u32),
+    );
+    assert_eq!(holder, base, "item 8 sits in item 0's cluster");
+    let new_patch = patch_of(&q.root, base)[0] as usize;
+    let had = root.range(patch).1;
+    assert_eq!(
+        q.root.range(new_patch).1,
+        had + 1,
+        "one patch holds the new items"
+    );
+    let kept_patches = (8..q.root.lists())
+        .filter(|&j| p.files.contains(&q.files[j]))
+        .count();
+    assert_eq!(kept_patches, patched - 1, "the other patches are kept");
+
+    // A patch outgrowing a quarter of its list's live rows is folded in: the list is rewritten.
+    let (first, n) = root.range(base);
+    let inputs = (first..first + n).map(|i| p.order[i as usize]);
+    let leaving: Vec<u32> = inputs.filter(|&i| i != 8).skip(4).collect();
+    let fewer: Vec<f32> = (0..320u32)
+        .filter(|i| !leaving.contains(i))
+        .flat_map(|i| after[i as usize].clone())
+        .collect();
+    let folded = extend(&fewer, DIM, &root, &centroids, p.files.clone()).unwrap();
+    assert_eq!((folded.rewritten, folded.patched), (1, 0));
+    let r = &folded.lists.root;
+    assert!(r.patches_of(base).is_empty());
+    assert_eq!((r.removed_in(base).count(), r.rows(base)), (0, 4 + had + 1));
+    assert_ne!(folded.lists.files[base], before.files[base]);
 }

@@ -89,8 +89,8 @@ impl ListIndex {
         }
     }
 
-    /// The non-empty lists of `groups` (which must be loaded), nearest centroid first (ties to
-    /// the lower list).
+    /// The non-empty base lists of `groups` (which must be loaded; a list with a non-empty patch
+    /// is non-empty), nearest centroid first (ties to the lower list).
     pub fn ranked_lists(
         &self,
         embedding: &[f32],
@@ -117,7 +117,7 @@ impl ListIndex {
                 continue;
             };
             for (i, &j) in self.root.members[g].iter().enumerate() {
-                if self.root.sizes[j as usize] > 0 {
+                if self.root.size_with_patches(j as usize) > 0 {
                     let codes = &group.codes[i * dim..(i + 1) * dim];
                     scored.push((query.raw_codes(codes), j as usize));
                 }
@@ -132,8 +132,8 @@ impl ListIndex {
 
     /// The lists a query of `kind` scans: of the groups [`Root::plan_groups`] picks, the
     /// nearest non-empty lists as its [`Probes`](super::Probes) allow (at most its list count,
-    /// none trailing the nearest by more than its gap); with `allowed`, lists holding allowed
-    /// items only, and more until they hold at least `k`.
+    /// none trailing the nearest by more than its gap), each followed by its patch lists; with
+    /// `allowed`, lists holding allowed items only, and more until they hold at least `k`.
     pub fn plan(
         &self,
         embedding: &[f32],
@@ -144,18 +144,21 @@ impl ListIndex {
         let probes = self.root.probes;
         let (most, gap) = (probes.of(kind) as usize, probes.gap(kind));
         let groups = self.root.plan_groups(embedding, kind, k, allowed);
-        let (mut out, mut held, mut top) = (Vec::new(), 0usize, None);
+        let (mut out, mut held, mut top, mut bases) = (Vec::new(), 0usize, None, 0usize);
         for (j, score) in self.scored_lists(embedding, &groups)? {
             let here = self.root.allowed_in(j, allowed);
             if here == 0 {
                 continue;
             }
             let top = *top.get_or_insert(score);
-            let probed = out.len() >= most || score < top - gap;
+            let probed = bases >= most || score < top - gap;
             if probed && (allowed.is_none() || held >= k) {
                 break;
             }
             out.push(j);
+            bases += 1;
+            let patches = self.root.patches_of(j).iter().map(|&p| p as usize);
+            out.extend(patches.filter(|&p| self.root.sizes[p] > 0));
             held += here;
         }
         Ok(out)

@@ -112,20 +112,28 @@ fn rebuilt(what: &str, unit: &[f32], before: &Built, texts: &[Vec<f32>]) -> Resu
         .count();
     let (root_was, root_is) = (root.to_bytes().len() as f64, after.to_bytes().len() as f64);
     let upload = new_files.iter().map(|f| f.size as f64).sum::<f64>() + root_is;
+    let patch_bytes: f64 = (after.base_lists()..after.lists())
+        .map(|j| after.file(j).size as f64)
+        .sum();
     println!(
         "  {what} ({secs:.1} s): {} of the {lists} list files kept; {new_lists} new list \
-         files ({:.2}% of the lists) and {} changed group files of {} ({:.2} MB to upload with \
-         the root); {} new lists for {} items, {} lists rewritten for {} scattered items; {} rows \
-         skipped ({:.1}% of all); root {:.3} → {:.3} MB",
-        lists - ext.rewritten.0,
+         files ({:.2}% of the lists): {} new lists for {} items, {} patch lists ({:.2} MB in all \
+         patches) for {} scattered items, {} lists rewritten with their patch folded in; {} \
+         changed group files of {} ({:.2} MB to upload with the root); {} rows skipped ({:.1}% \
+         of all); root {:.3} → {:.3} MB",
+        (0..after.lists())
+            .filter(|&j| old.contains(&after.file(j).path))
+            .count(),
         100.0 * new_lists as f64 / lists as f64,
+        ext.added_lists,
+        ext.added,
+        ext.patched,
+        patch_bytes / MB,
+        ext.scattered,
+        ext.rewritten,
         new_files.len() - new_lists,
         root.groups(),
         upload / MB,
-        ext.added_lists,
-        ext.added,
-        ext.rewritten.0,
-        ext.rewritten.1,
         after.removed(),
         100.0 * ext.removed_share(),
         root_was / MB,
@@ -163,10 +171,14 @@ fn rebuilt(what: &str, unit: &[f32], before: &Built, texts: &[Vec<f32>]) -> Resu
     let index = load(&after)?;
     let parts = cold(&after, &index, texts, QueryKind::Text);
     let bytes: Vec<f64> = parts.iter().map(|p| root_is + p.0 + p.1).collect();
+    let fetched: Vec<f64> = (texts.iter())
+        .map(|q| index.plan(q, QueryKind::Text, vitrine_search::WINDOW, None))
+        .map(|l| l.map_or(0.0, |l| l.len() as f64))
+        .collect();
     let (was, is) = (before.probes, tuned);
     println!(
         "    measured again ({:.0} s): text probes {} → {} (recall {:.4} → {:.4}), image {} → {} \
-         ({:.4} → {:.4}); cold text query {:.2} MB mean, {:.2} MB p95",
+         ({:.4} → {:.4}); cold text query {:.2} MB mean, {:.2} MB p95, {:.1} list files",
         t.elapsed().as_secs_f64(),
         was.probes.text,
         is.probes.text,
@@ -177,7 +189,8 @@ fn rebuilt(what: &str, unit: &[f32], before: &Built, texts: &[Vec<f32>]) -> Resu
         was.image.recall,
         is.image.recall,
         mean(&bytes) / MB,
-        p95(bytes) / MB
+        p95(bytes) / MB,
+        mean(&fetched),
     );
     Ok(Built {
         root: after,
