@@ -55,7 +55,7 @@ pub(crate) fn arrange(
         .unwrap_or_else(|| partition::default_lists(n))
         .clamp(1, n.max(1));
     let fresh_quantizer = || Quantizer::fit(unit, dim);
-    if let Some(prev) = previous.filter(|p| p.root.dim() == dim && p.root.lists() > 1) {
+    if let Some(prev) = previous.filter(|p| p.root.dim() == dim && p.root.base_lists() > 1) {
         // Patch lists are scanned with their base lists and leave with a retrain.
         let prev_lists = prev.root.base_lists();
         // New lists a rebuild adds may grow an asked count by half before the lists are trained
@@ -75,17 +75,23 @@ pub(crate) fn arrange(
             if drift <= DRIFT {
                 let was = prev.root.fit();
                 if clipped <= CLIPPED {
+                    let files = prev.root.lists();
                     let ext = extend(unit, dim, &prev.root, &prev.centroids, prev.lists)?;
+                    let names: std::collections::HashSet<String> =
+                        prev.root.files().into_iter().map(|f| f.path).collect();
+                    let new = &ext.lists.root;
+                    let kept = (0..new.lists())
+                        .filter(|&j| names.contains(&new.file(j).path))
+                        .count();
                     if ext.removed_share() <= REMOVED {
                         return Ok(Arranged {
                             note: format!(
-                                "vectors: kept {} of the previous build's {prev_lists} list files \
+                                "vectors: kept {kept} of the previous build's {files} list files \
                                  (fit {fit:.3}, was {was:.3}): {} items kept their rows, {} rows \
                                  of departed or changed items are skipped ({:.1}% of all rows), \
                                  {} new or changed items form {} new lists, {} scattered ones \
                                  went to {} patch lists beside their nearest lists ({} lists \
                                  rewritten with their patch folded in)",
-                                prev_lists - ext.rewritten,
                                 ext.kept,
                                 ext.lists.root.removed(),
                                 100.0 * ext.removed_share(),

@@ -26,8 +26,8 @@ pub const TIGHT: f32 = 0.02;
 /// (a sub-topic's last few items) are scattered items.
 pub const SMALL: usize = 8;
 
-/// A list's patch may hold up to its live rows over this; a larger one is folded into the list,
-/// which is rewritten.
+/// A list's patch may hold up to its live rows over this; a larger one (grown by new items, or
+/// its list's own items leaving) is folded into the list, which is rewritten.
 pub const FOLD: usize = 4;
 
 /// A rebuild's lists, and what it kept of the previous ones.
@@ -154,11 +154,12 @@ pub fn extend(
         let olds: Vec<(Matched, Vec<u8>)> = (root.patches_of(b).iter())
             .filter_map(|&p| old[p as usize].take())
             .collect();
-        let live = |l: &Matched| !l.members.is_empty();
-        if joining.is_empty() {
+        let in_patches: usize = olds.iter().map(|(l, _)| l.members.len()).sum();
+        let fold = (in_patches + joining.len()) * FOLD > base.members.len();
+        if joining.is_empty() && !fold {
             out.push(OutList::kept(base, file, root, b));
             for (p, (patch, file)) in root.patches_of(b).iter().zip(olds) {
-                if live(&patch) {
+                if !patch.members.is_empty() {
                     patches.push((b, OutList::kept(patch, file, root, *p as usize)));
                 }
             }
@@ -166,7 +167,7 @@ pub fn extend(
         }
         let mut patch: Vec<u32> = olds.into_iter().flat_map(|(l, _)| l.members).collect();
         patch.extend(joining);
-        if patch.len() * FOLD > base.members.len() {
+        if fold {
             rewritten += 1;
             let mut members = base.members;
             members.append(&mut patch);

@@ -24,8 +24,8 @@
 //! million items 24 bytes more per list were 0.07 MB of every cold query), the removed rows
 //! (numbered across the list files in list order) as varint gaps (the first row, then each row
 //! less the one before less one: a byte each where 4 were 0.04 MB per 10,000 at a million
-//! items), then the groups' directions as a vectors file (`VTRV`). List, `lists/list.<hash>.bin`: magic `VTRL`, u32 version 1, u32 `dim`, u32 `count`,
-//! i8 codes.
+//! items), then the groups' directions as a vectors file (`VTRV`). List,
+//! `lists/list.<hash>.bin`: magic `VTRL`, u32 version 1, u32 `dim`, u32 `count`, i8 codes.
 
 mod index;
 
@@ -331,10 +331,15 @@ impl Root {
                 .map(|&p| self.sizes[p as usize])
                 .sum::<u32>()
     }
-    /// Bytes of list `j`'s file and its patches' files: what probing it fetches.
+    /// Bytes of list `j`'s file and its patches' files, those holding live items: what probing
+    /// it fetches.
     pub fn probe_bytes(&self, j: usize) -> u64 {
-        let patches = self.patches[j].iter().map(|&p| self.file(p as usize).size);
-        self.file(j).size + patches.sum::<u64>()
+        let patches = self.patches[j].iter().map(|&p| p as usize);
+        std::iter::once(j)
+            .chain(patches)
+            .filter(|&l| self.sizes[l] > 0)
+            .map(|l| self.file(l).size)
+            .sum()
     }
     /// Groups and lists a query scans, by kind (measured at build time).
     pub fn probes(&self) -> Probes {

@@ -64,7 +64,8 @@ pub struct Recall {
 /// ("More like this") and text queries (titles and everyday queries, shipped encoder).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PartitionInfo {
-    /// Number of lists (1: one list, scanned whole, kept offline).
+    /// Number of lists with a centroid, patches not counted (1: one list, scanned whole, kept
+    /// offline).
     pub lists: u32,
     /// Number of groups of lists (each group file holds its lists' centroids).
     pub groups: u32,

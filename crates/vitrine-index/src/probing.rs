@@ -256,7 +256,7 @@ pub struct Tuned {
 pub struct Measure {
     /// Mean recall@k.
     pub recall: f64,
-    /// Mean number of lists fetched.
+    /// Mean number of lists probed (each fetched with its patches).
     pub lists: f64,
     /// Mean bytes of list files fetched.
     pub bytes: f64,

@@ -562,9 +562,11 @@ fn a_rebuild_keeps_every_list_file_and_scores_as_lists_written_afresh() {
     let mut bytes = [&bytes[..at], &past, &bytes[at + gaps.len()..]].concat();
     let err = Root::from_bytes(&bytes).unwrap_err().to_string();
     assert!(err.contains("removed rows"), "{err}");
-    bytes.truncate(at + 1);
+    // Bytes ending inside a varint: two continuation bytes where two rows were due.
+    bytes.truncate(at);
+    bytes.extend([0x80, 0x80]);
     let err = Root::from_bytes(&bytes).unwrap_err().to_string();
-    assert!(err.contains("removed rows"), "{err}");
+    assert!(err.contains("not rows below"), "{err}");
 }
 
 #[test]
@@ -673,4 +675,16 @@ fn changes_scattered_over_the_lists_go_to_patches_beside_them_and_every_list_fil
     assert!(r.patches_of(base).is_empty());
     assert_eq!((r.removed_in(base).count(), r.rows(base)), (0, 4 + had + 1));
     assert_ne!(folded.lists.files[base], before.files[base]);
+    // So is one whose list's own items leave, with no new item joining.
+    let inputs = (first..first + n).map(|i| p.order[i as usize]);
+    let gone: Vec<u32> = inputs.filter(|&i| i != 8).skip(2).chain([8]).collect();
+    let left: Vec<f32> = (0..320u32)
+        .filter(|i| !gone.contains(i))
+        .flat_map(|i| after[i as usize].clone())
+        .collect();
+    let folded = extend(&left, DIM, &root, &centroids, p.files.clone()).unwrap();
+    assert_eq!((folded.rewritten, folded.patched, folded.added), (1, 0, 0));
+    let r = &folded.lists.root;
+    assert!(r.patches_of(base).is_empty());
+    assert_eq!((r.removed_in(base).count(), r.rows(base)), (0, 2 + had));
 }

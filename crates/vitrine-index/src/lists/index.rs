@@ -155,7 +155,10 @@ impl ListIndex {
             if probed && (allowed.is_none() || held >= k) {
                 break;
             }
-            out.push(j);
+            // A list whose rows all left may still have a live patch.
+            if self.root.sizes[j] > 0 {
+                out.push(j);
+            }
             bases += 1;
             let patches = self.root.patches_of(j).iter().map(|&p| p as usize);
             out.extend(patches.filter(|&p| self.root.sizes[p] > 0));

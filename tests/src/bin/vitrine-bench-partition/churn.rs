@@ -162,9 +162,9 @@ fn rebuilt(what: &str, unit: &[f32], before: &Built, texts: &[Vec<f32>]) -> Resu
         .collect();
     let sample = Sample::new(&index, &images, texts, 10);
     let curve = sample.curve(&index);
-    let cap = (after.lists() / 4).max(1);
+    let cap = (after.base_lists() / 4).max(1);
     let counts = curve
-        .cheapest(TARGET, after.lists())
+        .cheapest(TARGET, after.base_lists())
         .ok_or_else(|| anyhow::anyhow!("no probe count reaches {TARGET}"))?;
     let tuned = sample.tune(&index, counts, TARGET, cap);
     after.set_probes(tuned.probes);
