@@ -1,8 +1,8 @@
 //! The partitioned index through `build-index build`: probe counts are measured and recorded,
 //! probing it gives the answers scanning every list gives, the gate fails a build that cannot
 //! reach `--min-recall` within `--max-probes`, a rebuild after a small change keeps the
-//! centroids, their groups and every list file (a changed item joins a new list), and a rebuild replaces a site whose root and chunk
-//! table an older build-index wrote.
+//! centroids, their groups, every list file and every thumbnail pack (a changed item joins a new
+//! list), and a rebuild replaces a site whose root and chunk table an older build-index wrote.
 
 mod common;
 
@@ -26,6 +26,17 @@ fn file_names(out: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
     let r = root(out);
     let names = |range: std::ops::Range<usize>| range.map(|j| r.file(j).path).collect();
     (names(0..r.lists()), names(r.lists()..r.file_count()))
+}
+
+/// The names of the thumbnail packs, then of the metadata chunks.
+fn chunk_names(out: &Path) -> (BTreeSet<String>, BTreeSet<String>) {
+    let table = SiteDir::open(out).chunk_table();
+    let names =
+        |files: Vec<&vitrine_index::FileRef>| files.iter().map(|f| f.path.clone()).collect();
+    (
+        names(table.packs().collect()),
+        names(table.metadata_files().collect()),
+    )
 }
 
 fn centroids(out: &Path) -> vitrine_index::partition::Centroids {
@@ -144,7 +155,8 @@ fn the_probe_gate_fails_the_build_when_max_probes_cannot_reach_the_target() {
 }
 
 #[test]
-fn a_rebuild_after_a_small_change_keeps_every_list_file_and_a_changed_item_joins_a_new_list() {
+fn a_rebuild_after_a_small_change_keeps_every_list_file_and_pack_and_a_changed_item_joins_a_new_list()
+ {
     let tmp = tempdir();
     let out = tmp.path().join("site");
     let cache = tmp.path().join("cache");
@@ -166,6 +178,7 @@ fn a_rebuild_after_a_small_change_keeps_every_list_file_and_a_changed_item_joins
         .run()
         .expect(0);
     let (root_a, (lists_a, groups_a)) = (root(&out), file_names(&out));
+    let (packs_a, metadata_a) = chunk_names(&out);
     let centroids_a = centroids(&out);
     // One row of 36 loses its line: every list file stays; the root skips the row.
     let mut lines: Vec<&str> = text.lines().collect();
@@ -197,6 +210,19 @@ fn a_rebuild_after_a_small_change_keeps_every_list_file_and_a_changed_item_joins
     let (lists_b, groups_b) = file_names(&out);
     assert_eq!(lists_a, lists_b, "no list file renamed");
     assert_eq!(groups_a, groups_b, "kept centroids keep their groups");
+    // The departed item's chunk keeps its pack (its thumbnail left in it); only that chunk's
+    // metadata is new.
+    assert!(
+        stderr.contains(&format!(
+            "thumbnails: kept {0} of the previous build's {0} packs; 0 new",
+            packs_a.len()
+        )),
+        "{stderr}"
+    );
+    let (packs_b, metadata_b) = chunk_names(&out);
+    assert_eq!(packs_a, packs_b, "no pack renamed");
+    assert_eq!(metadata_b.difference(&metadata_a).count(), 1);
+    assert_eq!(metadata_b.len(), metadata_a.len());
     // Then an item's image changes (it shows the next row's picture): its old row is skipped too
     // and it joins a new list; every other list file stays.
     let image = |line: &str| line.split('\t').nth(4).expect("image_link").to_string();
@@ -211,6 +237,9 @@ fn a_rebuild_after_a_small_change_keeps_every_list_file_and_a_changed_item_joins
     );
     let (lists_c, groups_c) = file_names(&out);
     assert!(lists_c.is_superset(&lists_b), "{lists_b:?} → {lists_c:?}");
+    let (packs_c, _) = chunk_names(&out);
+    assert!(packs_c.is_superset(&packs_b), "{packs_b:?} → {packs_c:?}");
+    assert_eq!(packs_c.len(), packs_b.len() + 1, "the new list's pack");
     assert!(
         groups_c.difference(&groups_b).count() <= 1,
         "only the group joined by the new list changes: {groups_b:?} → {groups_c:?}"

@@ -255,11 +255,11 @@ fn floor4(x: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// `n` unit vectors of width 8 around 8 directions, from `seed`.
-    fn vectors(n: usize, seed: u64) -> Vec<f32> {
+    pub(crate) fn vectors(n: usize, seed: u64) -> Vec<f32> {
         let mut rng = partition::Rng::new(seed);
         let mut out = Vec::with_capacity(n * 8);
         for i in 0..n {
@@ -274,7 +274,8 @@ mod tests {
         out
     }
 
-    fn previous(a: &Arranged) -> Option<Previous> {
+    /// What `a` offers the next build to keep.
+    pub(crate) fn previous(a: &Arranged) -> Option<Previous> {
         let lists = &a.lists;
         Some(Previous {
             root: lists.root.clone(),

@@ -259,7 +259,7 @@ pub(crate) fn run(args: &Args) -> Result<ExitCode> {
         .iter()
         .map(|(row, _, thumb)| (*row, thumb.as_deref()))
         .collect();
-    let build_id = site::write(options, ckpt, &rows, computed)?;
+    let build_id = site::write(options, ckpt, &rows, computed, &note)?;
     note(&format!(
         "indexed {} of {} rows ({} embedded, {} from cache, {} skipped); recall@10 {:.4}; build {} in {}",
         report.indexed,

@@ -36,12 +36,13 @@ pub(crate) struct SiteOptions<'a> {
 
 /// Writes every file of the site and its sealed manifest, then swaps the folder into place;
 /// returns the build id. `indexed` is each row with its thumbnail (`None`: the page shows the
-/// row's image URL), in the vectors' order.
+/// row's image URL), in the vectors' order; `note` takes what the log says of kept files.
 pub(crate) fn write(
     options: SiteOptions<'_>,
     ckpt: &Checkpoint,
     indexed: &[(&Row, Option<&[u8]>)],
     computed: Computed,
+    note: &dyn Fn(&str),
 ) -> Result<String> {
     let Computed {
         model,
@@ -128,8 +129,17 @@ pub(crate) fn write(
         });
     }
     let thumbs: Vec<Option<&[u8]>> = indexed.iter().map(|(_, t)| *t).collect();
-    let ranges = (0..lists.root.lists()).map(|j| lists.root.range(j));
-    let chunk_table = super::chunks::write(&staging, items, &thumbs, ranges)?;
+    // The site being replaced is still in place: chunks of the list files it shares keep theirs.
+    let previous = super::chunks::Previous::read(options.out);
+    let (chunk_table, kept_packs) =
+        super::chunks::write(&staging, items, &thumbs, &lists.root, previous.as_ref())?;
+    if let Some(p) = &previous {
+        note(&format!(
+            "thumbnails: kept {kept_packs} of the previous build's {} packs; {} new",
+            p.table.packs().count(),
+            chunk_table.packs().count() - kept_packs
+        ));
+    }
     let chunks_ref = put("chunks", "bin", &chunk_table.to_bytes())?;
     let keyword_shards = keywords
         .shards

@@ -2,8 +2,9 @@
 //! golden files in `tests/golden/` (so any format change is a visible diff), and decoded back.
 //! Set `UPDATE_GOLDEN=1` to rewrite the golden files after an intended change.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use vitrine_index::chunks::{ChunkEntry, ChunkTable, METADATA_STEM, PACK_STEM};
 use vitrine_index::extend::extend;
@@ -21,19 +22,7 @@ use vitrine_index::{
 use vitrine_index::{Quantizer, normalize};
 use vitrine_index::{Thumbnail, sha256_hex};
 
-fn golden(name: &str, bytes: &[u8]) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, bytes).unwrap();
-    }
-    let want = std::fs::read(&path).unwrap_or_default();
-    assert!(
-        want == bytes,
-        "{name} differs from its golden file; UPDATE_GOLDEN=1 if intended"
-    );
-}
+use common::golden;
 
 fn embeddings() -> Vec<Vec<f32>> {
     vec![

@@ -1,9 +1,13 @@
 //! The partitioned index as documentation: one list ranks exactly as the flat scan, probing every
 //! list is exact, the probe curve grows to 1, a query loads its groups and then its lists,
 //! filters plan enough lists (for the results shown, not the fused window), a rebuild keeps the
-//! list files and ranks as lists written afresh, and the root, list and group files round-trip
-//! and are refused when damaged.
+//! list files and ranks as lists written afresh (scattered changes in patches beside their lists:
+//! a golden root holds them), and the root, list and group files round-trip and are refused when
+//! damaged.
 
+mod common;
+
+use common::golden;
 use vitrine_index::extend::extend;
 use vitrine_index::lists::{ListIndex, NeedFiles, Probes, QueryKind, Root};
 use vitrine_index::partition::{self, Centroids, Metric, Partitioned, partition, train};
@@ -592,6 +596,8 @@ fn changes_scattered_over_the_lists_go_to_patches_beside_them_and_every_list_fil
     let patched = rebuilt.patched;
     assert!((1..=4).contains(&patched), "{patched}");
     let p = &rebuilt.lists;
+    // The root with patches, byte for byte: their rows, base lists and hashes after the lists'.
+    golden("vectors-root-patched.bin", &p.root.to_bytes());
     let root = Root::from_bytes(&p.root.to_bytes()).unwrap();
     assert_eq!(root, p.root);
     assert_eq!(
