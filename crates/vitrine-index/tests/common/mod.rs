@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 /// Checks `bytes` against `tests/golden/<name>` (or writes it under `UPDATE_GOLDEN`).
-pub fn golden(name: &str, bytes: &[u8]) {
+pub(crate) fn golden(name: &str, bytes: &[u8]) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
